@@ -1,0 +1,38 @@
+// The process log: one line per event, each starting with an ISO-8601 UTC timestamp with milliseconds.
+// Thread-safe; writes to stderr until a log file is opened. Not for access lines on the hot path yet.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace cproxy::log {
+
+enum class level { debug, info, warn, error };
+
+void write(level lv, std::string_view message);
+void set_min_level(level lv);
+// Appends to `path` from now on (created 0600). Returns false if the file cannot be opened.
+bool open_file(const std::string& path);
+std::string iso8601_now();
+
+template <class... Args>
+void line(level lv, Args&&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  write(lv, os.str());
+}
+template <class... Args>
+void info(Args&&... args) {
+  line(level::info, std::forward<Args>(args)...);
+}
+template <class... Args>
+void warn(Args&&... args) {
+  line(level::warn, std::forward<Args>(args)...);
+}
+template <class... Args>
+void error(Args&&... args) {
+  line(level::error, std::forward<Args>(args)...);
+}
+
+}  // namespace cproxy::log

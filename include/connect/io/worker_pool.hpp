@@ -1,0 +1,65 @@
+// worker_pool: N threads, each with its own context, all accepting from ONE listening socket and
+// running a handler coroutine per connection. Workers share nothing on the hot path. Stopping is
+// orderly: stop accepting, give running connections a grace period, cancel the rest, join every frame.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "connect/coro/task.hpp"
+#include "connect/io/backend.hpp"
+#include "connect/io/listen_socket.hpp"
+#include "connect/io/socket.hpp"
+
+namespace cproxy::io {
+
+class worker;
+
+class worker_pool {
+ public:
+  // Runs once per accepted connection, on the accepting worker's thread.
+  using handler = std::function<coro::task<void>(socket, worker&)>;
+  // Runs once on each worker's thread after its context exists (per-worker state such as readers).
+  using on_start = std::function<void(worker&)>;
+
+  struct options {
+    backend_kind kind = backend_kind::asio;
+    unsigned threads = 1;
+  };
+
+  // Starts the threads; returns once every worker accepts. Throws std::system_error if one fails.
+  worker_pool(const listen_socket& listener, options opts, handler h, on_start start = {});
+  ~worker_pool();
+  worker_pool(const worker_pool&) = delete;
+  worker_pool& operator=(const worker_pool&) = delete;
+
+  // Stops accepting; connections get `grace` to finish, then are cancelled. Returns when all threads
+  // have exited. Idempotent.
+  void stop(duration grace);
+  std::size_t size() const noexcept { return workers_.size(); }
+  worker& at(std::size_t i) noexcept { return *workers_[i]; }
+
+ private:
+  std::vector<std::unique_ptr<worker>> workers_;
+};
+
+class worker {
+ public:
+  ~worker();
+  unsigned index() const noexcept { return index_; }
+  context& ctx() noexcept { return *ctx_; }
+  // Connections this worker is running now.
+  std::size_t active_connections() const noexcept;
+
+  struct state;  // defined in worker_pool.cpp
+
+ private:
+  friend class worker_pool;
+  explicit worker(unsigned index);
+  unsigned index_;
+  context* ctx_ = nullptr;
+  std::unique_ptr<state> state_;
+};
+
+}  // namespace cproxy::io

@@ -1,0 +1,110 @@
+// Implementation of connect/control/cli.hpp. Usage errors name the problem and exit 2.
+#include "connect/control/cli.hpp"
+
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "connect/control/proxy_options.hpp"
+#include "version.hpp"
+
+namespace cproxy::control {
+namespace po = boost::program_options;
+namespace {
+
+constexpr const char* top_usage =
+    "Usage: connect <command> [options]\n\n"
+    "Commands:\n"
+    "  proxy    Start, stop or inspect the local subdomain proxy\n\n"
+    "Options:\n"
+    "  --help       Show this help\n"
+    "  --version    Print the version\n";
+
+constexpr const char* proxy_usage =
+    "Usage: connect proxy [start] [options]\n\n"
+    "Start the local subdomain proxy: http://NAME.localhost:PORT reaches the service named NAME.\n\n";
+
+po::options_description proxy_description() {
+  po::options_description d("Options");
+  d.add_options()
+      ("help", "Show this help")
+      ("port", po::value<unsigned>()->default_value(3456), "Port to listen on")
+      ("bind", po::value<std::string>()->default_value("127.0.0.1"), "Address to listen on")
+      ("foreground", po::bool_switch(), "Run in the foreground (Ctrl+C stops)")
+      ("io", po::value<std::string>(), "I/O backend: auto, uring or asio (env CONNECT_PROXY_IO)")
+      ("threads", po::value<unsigned>(), "Worker threads (default: online CPUs)")
+      ("hub", po::value<std::string>()->default_value("https://hub.privateconnect.co"), "Hub server URL");
+  return d;
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "connect: " << message << "\nTry: connect proxy --help\n";
+  return 2;
+}
+
+int run_proxy(std::vector<std::string> args) {
+  std::string action = "start";
+  if (!args.empty() && !args.front().starts_with("-")) {
+    action = args.front();
+    args.erase(args.begin());
+  }
+  const po::options_description description = proxy_description();
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(description).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error(e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << proxy_usage << description;
+    return 0;
+  }
+  if (action != "start") return usage_error("unknown proxy action '" + action + "' (this build has: start)");
+
+  proxy_options options;
+  const unsigned port = vm["port"].as<unsigned>();
+  if (port == 0 || port > 65535) return usage_error("--port must be between 1 and 65535");
+  options.port = static_cast<std::uint16_t>(port);
+  options.bind = vm["bind"].as<std::string>();
+  options.hub = vm["hub"].as<std::string>();
+  options.foreground = vm["foreground"].as<bool>();
+  std::string io_text = "auto";
+  if (const char* env = std::getenv("CONNECT_PROXY_IO"); env && *env) io_text = env;
+  if (vm.count("io")) io_text = vm["io"].as<std::string>();
+  const auto choice = io::parse_backend_choice(io_text);
+  if (!choice) return usage_error("--io must be auto, uring or asio, not '" + io_text + "'");
+  options.io = *choice;
+  if (vm.count("threads")) {
+    options.threads = vm["threads"].as<unsigned>();
+    if (options.threads == 0 || options.threads > 1024) return usage_error("--threads must be between 1 and 1024");
+  }
+  if (!options.foreground) {
+    return usage_error("the background daemon is not part of this build yet; run: connect proxy start --foreground");
+  }
+  return run_foreground(options);
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args.front() == "--help" || args.front() == "-h") {
+    std::cout << top_usage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args.front() == "--version") {
+    std::cout << "connect " << version << "\n";
+    return 0;
+  }
+  const std::string command = args.front();
+  args.erase(args.begin());
+  if (command == "proxy") return run_proxy(std::move(args));
+  if (command == "reach" || command == "expose" || command == "dev")
+    return usage_error("'" + command + "' is not part of this build (it has: proxy)");
+  return usage_error("unknown command '" + command + "'");
+}
+
+}  // namespace cproxy::control

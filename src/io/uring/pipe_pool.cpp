@@ -1,0 +1,40 @@
+// Implementation of pipe_pool.hpp.
+#include "pipe_pool.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace cproxy::io::uring {
+
+pipe_pool::~pipe_pool() {
+  for (const pipe_pair& p : free_) close(p);
+}
+
+std::optional<pipe_pair> pipe_pool::take() {
+  if (!free_.empty()) {
+    const pipe_pair p = free_.back();
+    free_.pop_back();
+    return p;
+  }
+  int fds[2];
+  // Blocking pipes: io_uring runs splice on io-wq workers, which may wait on the pipe.
+  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+  // A larger pipe moves more per splice; the per-user pipe page limit may refuse it, which is fine.
+  ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  return pipe_pair{fds[0], fds[1]};
+}
+
+void pipe_pool::give_back(pipe_pair p) {
+  if (free_.size() < max_pooled) {
+    free_.push_back(p);
+  } else {
+    close(p);
+  }
+}
+
+void pipe_pool::close(pipe_pair p) {
+  ::close(p.read_end);
+  ::close(p.write_end);
+}
+
+}  // namespace cproxy::io::uring

@@ -1,0 +1,265 @@
+// Implementation of uring_context.hpp: ring set-up with graceful degradation, the run loop, wake-ups.
+#include "uring_context.hpp"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <system_error>
+
+#include "connect/core/log.hpp"
+#include "uring_objects.hpp"
+
+namespace cproxy::io::uring {
+namespace {
+
+constexpr unsigned sq_entries = 256;
+constexpr unsigned cq_entries = sq_entries * 8;  // multishot accepts post many CQEs per SQE
+constexpr std::uint16_t buffer_group = 1;
+constexpr unsigned provided_buffers = 128;  // 4 MiB per worker at 32 KiB each
+
+// Tries the best set-up flags first and drops them one step at a time (older kernels refuse them).
+int init_ring(io_uring& ring, capabilities& caps) {
+  const unsigned attempts[] = {
+      IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_CQSIZE,
+  };
+  int rc = -EINVAL;
+  for (const unsigned flags : attempts) {
+    io_uring_params params{};
+    params.flags = flags;
+    params.cq_entries = cq_entries;
+    rc = io_uring_queue_init_params(sq_entries, &ring, &params);
+    if (rc == 0) {
+      caps.defer_taskrun = (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+      // Without NODROP an overflowing CQ loses completions, and with them suspended coroutines.
+      if (!(params.features & IORING_FEAT_NODROP)) {
+        io_uring_queue_exit(&ring);
+        return -ENOTSUP;
+      }
+      return 0;
+    }
+    if (rc != -EINVAL) return rc;
+  }
+  return rc;
+}
+
+}  // namespace
+
+uring_context::uring_context() {
+  const int rc = init_ring(ring_, caps_);
+  if (rc != 0) throw std::system_error(-rc, std::generic_category(), "io_uring_queue_init_params");
+
+  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+    caps_.splice = io_uring_opcode_supported(probe, IORING_OP_SPLICE);
+    io_uring_free_probe(probe);
+  }
+  buffers_ = buffer_ring::create(&ring_, buffer_group, provided_buffers, buffer_size);
+  caps_.provided_buffers = buffers_ != nullptr;
+  caps_.multishot_accept = true;  // demoted by the acceptor if the kernel answers EINVAL
+
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    const int err = errno;
+    buffers_.reset();
+    io_uring_queue_exit(&ring_);
+    throw std::system_error(err, std::generic_category(), "eventfd");
+  }
+  arm_wakeup();
+}
+
+uring_context::~uring_context() {
+  buried_.clear();
+  for (std::byte* b : heap_buffers_) delete[] b;
+  buffers_.reset();
+  io_uring_queue_exit(&ring_);
+  ::close(wake_fd_);
+}
+
+io_uring_sqe* uring_context::get_sqe() noexcept {
+  for (;;) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    // SQ full: hand what is queued to the kernel and take the freed slot. Nothing is dropped.
+    io_uring_submit(&ring_);
+  }
+}
+
+void uring_context::complete_now(operation& op, int res) noexcept {
+  op.res = res;
+  op.pending = 0;
+  push_ready(op);
+}
+
+void uring_context::push_ready(operation& op) noexcept {
+  op.next = nullptr;
+  if (ready_tail_) {
+    ready_tail_->next = &op;
+  } else {
+    ready_head_ = &op;
+  }
+  ready_tail_ = &op;
+}
+
+void uring_context::run_ready() {
+  while (operation* op = ready_head_) {
+    ready_head_ = op->next;
+    if (!ready_head_) ready_tail_ = nullptr;
+    if (op->on_complete && !op->on_complete(*op)) continue;  // re-issued: not finished yet
+    op->waiter.resume();
+  }
+}
+
+void uring_context::dispatch(const io_uring_cqe& cqe) noexcept {
+  const std::uint64_t data = cqe.user_data;
+  if (data == 0) return;
+  void* target = reinterpret_cast<void*>(data & ~std::uint64_t{tag_mask});
+  switch (data & tag_mask) {
+    case tag_operation: {
+      auto* op = static_cast<operation*>(target);
+      op->res = cqe.res;
+      op->flags = cqe.flags;
+      if (--op->pending == 0) push_ready(*op);
+      break;
+    }
+    case tag_link_timeout: {
+      auto* op = static_cast<operation*>(target);
+      if (cqe.res == -ETIME) op->timed_out = true;
+      if (--op->pending == 0) push_ready(*op);
+      break;
+    }
+    case tag_handler:
+      static_cast<cqe_handler*>(target)->on_cqe(cqe.res, cqe.flags);
+      break;
+    default:
+      break;
+  }
+}
+
+void uring_context::reap() noexcept {
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    dispatch(*cqe);
+    ++seen;
+  }
+  io_uring_cq_advance(&ring_, seen);
+}
+
+void uring_context::run() {
+  for (;;) {
+    run_ready();
+    run_posted();
+    if (stop_.exchange(false, std::memory_order_acq_rel)) break;
+    if (ready_head_) {
+      io_uring_submit(&ring_);
+    } else {
+      const int rc = io_uring_submit_and_wait(&ring_, 1);
+      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME)
+        log::error("io_uring_submit_and_wait: ", std::error_code(-rc, std::generic_category()).message());
+    }
+    reap();
+  }
+  io_uring_submit(&ring_);
+}
+
+void uring_context::stop() noexcept {
+  stop_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  const ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+  (void)ignored;
+}
+
+void uring_context::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back(std::move(fn));
+  }
+  const std::uint64_t one = 1;
+  const ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+  (void)ignored;
+}
+
+void uring_context::run_posted() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(posted_mutex_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) fn();
+}
+
+void uring_context::arm_wakeup() noexcept {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(static_cast<cqe_handler*>(this)) | tag_handler);
+}
+
+void uring_context::on_cqe(int /*res*/, std::uint32_t /*flags*/) {
+  // Posted functions and stop requests are looked at after every batch; just listen again.
+  arm_wakeup();
+}
+
+void uring_context::cancel_all() noexcept {
+  closing_ = true;
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+  io_uring_sqe_set_data64(sqe, 0);
+}
+
+void uring_context::bury(std::unique_ptr<cqe_handler, void (*)(cqe_handler*)> handler) {
+  buried_.push_back(std::move(handler));
+}
+
+void uring_context::unbury(cqe_handler* handler) noexcept {
+  for (auto it = buried_.begin(); it != buried_.end(); ++it) {
+    if (it->get() == handler) {
+      buried_.erase(it);  // destroys it
+      return;
+    }
+  }
+}
+
+std::byte* uring_context::take_heap_buffer() {
+  if (!heap_buffers_.empty()) {
+    std::byte* b = heap_buffers_.back();
+    heap_buffers_.pop_back();
+    return b;
+  }
+  return new std::byte[buffer_size];
+}
+
+void uring_context::release_lease(std::uint32_t id, std::byte* data) noexcept {
+  if (id != heap_lease) {
+    buffers_->give_back(static_cast<std::uint16_t>(id));
+    return;
+  }
+  if (heap_buffers_.size() < 64) {
+    heap_buffers_.push_back(data);
+  } else {
+    delete[] data;
+  }
+}
+
+std::unique_ptr<socket_impl> uring_context::open_socket(int family, std::error_code& ec) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ec = {errno, std::generic_category()};
+    return nullptr;
+  }
+  ec.clear();
+  return std::make_unique<uring_socket>(this, fd);
+}
+
+std::unique_ptr<socket_impl> uring_context::adopt_socket(native_handle_type fd) {
+  return std::make_unique<uring_socket>(this, fd);
+}
+
+std::unique_ptr<acceptor_impl> uring_context::adopt_acceptor(native_handle_type fd) {
+  return std::make_unique<uring_acceptor_handle>(this, fd);
+}
+
+std::unique_ptr<timer_impl> uring_context::make_timer() { return std::make_unique<uring_timer>(this); }
+
+}  // namespace cproxy::io::uring

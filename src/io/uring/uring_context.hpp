@@ -1,0 +1,128 @@
+// uring_context: the io_uring backend's context. One ring per worker thread; completions are reaped
+// in a batch, the CQ advanced, and only then are coroutines resumed from a ready queue.
+// Internal to the backend: connection code sees io::context.
+#pragma once
+
+#include <liburing.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "buffer_ring.hpp"
+#include "connect/io/backend.hpp"
+#include "pipe_pool.hpp"
+
+namespace cproxy::io::uring {
+
+// The low two bits of a CQE's user_data say what it completes (operations are 8-byte aligned).
+enum : std::uint64_t {
+  tag_operation = 0,     // an operation's own completion
+  tag_handler = 1,       // a cqe_handler: multishot accept, the wake-up read
+  tag_link_timeout = 2,  // the linked timeout of an operation
+  tag_mask = 3,
+};
+// user_data 0: a completion nobody waits for (cancel requests, timeout removals).
+
+class cqe_handler {
+ public:
+  virtual void on_cqe(int res, std::uint32_t flags) = 0;
+
+ protected:
+  ~cqe_handler() = default;
+};
+
+class uring_context final : public context, public lease_owner, private cqe_handler {
+ public:
+  // Throws std::system_error when io_uring cannot be set up.
+  uring_context();
+  ~uring_context() override;
+
+  backend_kind kind() const noexcept override { return backend_kind::uring; }
+  const capabilities& caps() const noexcept override { return caps_; }
+  void run() override;
+  void stop() noexcept override;
+  void post(std::function<void()> fn) override;
+  void cancel_all() noexcept override;
+  std::unique_ptr<socket_impl> open_socket(int family, std::error_code& ec) override;
+  std::unique_ptr<socket_impl> adopt_socket(native_handle_type fd) override;
+  std::unique_ptr<acceptor_impl> adopt_acceptor(native_handle_type fd) override;
+  std::unique_ptr<timer_impl> make_timer() override;
+
+  // For the backend's objects.
+  io_uring_sqe* get_sqe() noexcept;  // never null: submits when the SQ is full
+  // Starts `op`: `prep` fills the SQE; with a timeout a linked timeout follows it.
+  template <class Prep>
+  void start(operation& op, duration timeout, Prep&& prep) noexcept;
+  void complete_now(operation& op, int res) noexcept;  // through the ready queue, without the kernel
+  bool closing() const noexcept { return closing_; }
+  buffer_ring* buffers() noexcept { return buffers_.get(); }
+  pipe_pool& pipes() noexcept { return pipes_; }
+  void disable_splice() noexcept { caps_.splice = false; }
+  // Keeps an object alive until its last completion arrives (an acceptor whose multishot still runs).
+  void bury(std::unique_ptr<cqe_handler, void (*)(cqe_handler*)> handler);
+  void unbury(cqe_handler* handler) noexcept;
+
+  // Read buffers leased when no provided buffer is available.
+  std::byte* take_heap_buffer();
+  static constexpr std::uint32_t heap_lease = 0xffffffffu;
+  static constexpr unsigned buffer_size = 32 * 1024;
+  void release_lease(std::uint32_t id, std::byte* data) noexcept override;
+
+ private:
+  void on_cqe(int res, std::uint32_t flags) override;  // the wake-up eventfd read
+  void arm_wakeup() noexcept;
+  void reap() noexcept;
+  void dispatch(const io_uring_cqe& cqe) noexcept;
+  void push_ready(operation& op) noexcept;
+  void run_ready();
+  void run_posted();
+
+  io_uring ring_{};
+  capabilities caps_;
+  std::unique_ptr<buffer_ring> buffers_;
+  pipe_pool pipes_;
+  std::vector<std::byte*> heap_buffers_;
+
+  operation* ready_head_ = nullptr;
+  operation* ready_tail_ = nullptr;
+  bool closing_ = false;
+
+  int wake_fd_ = -1;
+  std::uint64_t wake_value_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;
+  std::vector<std::unique_ptr<cqe_handler, void (*)(cqe_handler*)>> buried_;
+};
+
+template <class Prep>
+void uring_context::start(operation& op, duration timeout, Prep&& prep) noexcept {
+  if (closing_) {
+    complete_now(op, -ECANCELED);
+    return;
+  }
+  const bool linked = timeout.count() > 0;
+  if (linked && io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
+  io_uring_sqe* sqe = get_sqe();
+  prep(sqe);
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&op) | tag_operation);
+  op.timed_out = false;
+  op.pending = 1;
+  if (linked) {
+    sqe->flags |= IOSQE_IO_LINK;
+    // The last 16 bytes of scratch hold the timespec; objects use the rest.
+    auto* ts = reinterpret_cast<__kernel_timespec*>(op.scratch + sizeof op.scratch - sizeof(__kernel_timespec));
+    ts->tv_sec = timeout.count() / 1000;
+    ts->tv_nsec = (timeout.count() % 1000) * 1'000'000;
+    io_uring_sqe* t = get_sqe();
+    io_uring_prep_link_timeout(t, ts, 0);
+    io_uring_sqe_set_data64(t, reinterpret_cast<std::uint64_t>(&op) | tag_link_timeout);
+    op.pending = 2;
+  }
+}
+
+}  // namespace cproxy::io::uring

@@ -1,0 +1,148 @@
+// Implementation of connect/io/worker_pool.hpp.
+#include "connect/io/worker_pool.hpp"
+
+#include <future>
+#include <thread>
+
+#include "connect/core/log.hpp"
+#include "connect/coro/scope.hpp"
+#include "connect/io/acceptor.hpp"
+#include "connect/io/select_backend.hpp"
+#include "connect/io/timer.hpp"
+
+namespace cproxy::io {
+
+struct worker::state {
+  worker_pool::handler handler;
+  std::unique_ptr<context> ctx;
+  std::optional<acceptor> accept;
+  std::optional<timer> grace_timer;
+  std::optional<timer> backoff_timer;
+  coro::scope connections;  // one task per accepted connection
+  coro::scope control;      // the accept loop and the grace timer
+  coro::scope closing;      // the shutdown sequence itself
+  std::thread thread;
+  bool stopping = false;
+};
+
+namespace {
+
+using namespace std::chrono_literals;
+
+coro::task<void> accept_loop(worker* w, worker::state* st) {
+  bool complained = false;
+  // Runs until accept() reports cancellation: connections accepted meanwhile are still served.
+  for (;;) {
+    accepted a = co_await st->accept->accept();
+    if (!a.ec) {
+      complained = false;
+      st->connections.spawn(st->handler(std::move(a.peer), *w));
+      continue;
+    }
+    if (is_cancelled(a.ec)) co_return;
+    // Out of descriptors or memory: connections wait in the backlog; retry shortly, say so once.
+    if (!complained) log::warn("worker ", w->index(), ": accept failed: ", a.ec.message(), "; retrying");
+    complained = true;
+    const std::error_code waited = co_await st->backoff_timer->wait(50ms);
+    if (waited || st->stopping) co_return;
+  }
+}
+
+coro::task<void> cancel_after(worker::state* st, duration grace) {
+  const std::error_code ec = co_await st->grace_timer->wait(grace);
+  if (!ec) st->ctx->cancel_all();  // the grace period ran out: end what is still running
+}
+
+coro::task<void> shutdown(worker::state* st, duration grace) {
+  st->stopping = true;
+  st->accept->cancel();
+  if (grace.count() > 0 && st->connections.active() > 0) {
+    st->control.spawn(cancel_after(st, grace));
+    co_await st->connections.join();
+    st->grace_timer->cancel();
+  } else {
+    st->ctx->cancel_all();
+    co_await st->connections.join();
+  }
+  st->backoff_timer->cancel();
+  co_await st->control.join();
+  st->ctx->stop();
+}
+
+}  // namespace
+
+worker::worker(unsigned index) : index_(index) {}
+worker::~worker() = default;
+
+std::size_t worker::active_connections() const noexcept { return state_->connections.active(); }
+
+worker_pool::worker_pool(const listen_socket& listener, options opts, handler h, on_start start) {
+  if (opts.threads == 0) opts.threads = 1;
+  std::vector<std::future<void>> ready;
+  for (unsigned i = 0; i < opts.threads; ++i) {
+    auto w = std::unique_ptr<worker>(new worker(i));
+    w->state_ = std::make_unique<worker::state>();
+    w->state_->handler = h;
+    std::error_code ec;
+    const native_handle_type fd = listener.duplicate(ec);
+    if (ec) throw std::system_error(ec, "dup of the listening socket");
+    auto promise = std::make_shared<std::promise<void>>();
+    ready.push_back(promise->get_future());
+    worker* self = w.get();
+    w->state_->thread = std::thread([self, fd, kind = opts.kind, promise, start] {
+      worker::state& st = *self->state_;
+      try {
+        st.ctx = make_context(kind);  // on this thread: the ring's single issuer
+        self->ctx_ = st.ctx.get();
+        st.accept.emplace(st.ctx->adopt_acceptor(fd));
+        st.grace_timer.emplace(*st.ctx);
+        st.backoff_timer.emplace(*st.ctx);
+        if (start) start(*self);
+      } catch (...) {
+        promise->set_exception(std::current_exception());
+        return;
+      }
+      st.control.spawn(accept_loop(self, &st));
+      promise->set_value();
+      st.ctx->run();
+      // Every task has finished (shutdown joined them); release io objects on their own thread.
+      st.accept.reset();
+      st.grace_timer.reset();
+      st.backoff_timer.reset();
+      st.ctx.reset();
+    });
+    workers_.push_back(std::move(w));
+  }
+  std::exception_ptr failure;
+  for (auto& f : ready) {
+    try {
+      f.get();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  if (failure) {
+    stop(duration{});
+    std::rethrow_exception(failure);
+  }
+}
+
+worker_pool::~worker_pool() { stop(duration{}); }
+
+void worker_pool::stop(duration grace) {
+  for (auto& w : workers_) {
+    worker::state& st = *w->state_;
+    if (!st.thread.joinable()) continue;
+    if (st.ctx) {
+      worker::state* stp = &st;
+      st.ctx->post([stp, grace] {
+        if (!stp->stopping) stp->closing.spawn(shutdown(stp, grace));
+      });
+    }
+  }
+  for (auto& w : workers_) {
+    if (w->state_->thread.joinable()) w->state_->thread.join();
+  }
+}
+
+}  // namespace cproxy::io

@@ -1,0 +1,15 @@
+# Finds the libraries connect-proxy links: Boost 1.81 (headers + json, program_options, unit_test_framework),
+# liburing (Linux), OpenSSL 3 and libseccomp (tests only). toolchains/setup-deps.sh installs them on Debian 12.
+set(THREADS_PREFER_PTHREAD_FLAG ON)
+find_package(Threads REQUIRED)
+find_package(Boost 1.81 REQUIRED COMPONENTS json program_options unit_test_framework)
+find_package(OpenSSL 3.0 REQUIRED)
+
+if(CONNECT_WITH_URING)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(LIBURING REQUIRED IMPORTED_TARGET liburing>=2.3)
+endif()
+if(LINUX)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(LIBSECCOMP IMPORTED_TARGET libseccomp)
+endif()

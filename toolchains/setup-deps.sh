@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages connect-proxy builds, tests and benchmarks with.
+# Idempotent: packages already installed are skipped; apt-get runs only when something is missing.
+# Usage: toolchains/setup-deps.sh [build|test|bench]   (each level includes the ones before it)
+set -euo pipefail
+
+level=${1:-build}
+
+build_pkgs=(g++ cmake ninja-build pkg-config
+            libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
+            liburing-dev libssl-dev libseccomp-dev)
+test_pkgs=(curl openssl)
+bench_pkgs=(wrk nginx-light haproxy)
+
+wanted=("${build_pkgs[@]}")
+case "$level" in
+  build) ;;
+  test) wanted+=("${test_pkgs[@]}") ;;
+  bench) wanted+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "setup-deps: unknown level '$level' (build, test or bench)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-deps: all ${#wanted[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "setup-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
