@@ -75,15 +75,16 @@ int run_foreground(const proxy_options& options) {
     std::cerr << "[x] The proxy could not start: " << e.what() << "\n";
     return 1;
   }
-  log::info("listening on ", where->to_string(), " with ", server_options.threads, " worker(s), io ",
-            io::to_string(decision->kind));
+  const std::uint16_t port = server->port();
+  log::info("listening on ", io::endpoint::from(options.bind, port)->to_string(), " with ", server_options.threads,
+            " worker(s), io ", io::to_string(decision->kind));
 
   std::cout << "🌐 Starting subdomain proxy...\n\n"
             << "  Hub:  " << options.hub << "\n"
-            << "  Port: " << options.port << "\n"
+            << "  Port: " << port << "\n"
             << "  TLS:  disabled\n\n"
             << "[!] No routes yet\n\n"
-            << "[ok] HTTP proxy running on port " << options.port << "\n\n"
+            << "[ok] HTTP proxy running on port " << port << "\n\n"
             << "  Press Ctrl+C to stop\n"
             << std::flush;
 
