@@ -28,9 +28,12 @@ asio_context::~asio_context() {
 }
 
 void asio_context::run() {
-  auto guard = net::make_work_guard(io_);
+  {
+    auto guard = net::make_work_guard(io_);  // run() waits for completions even with none pending
+    // A stop() that came before run() makes it return at once, as on the uring backend.
+    io_.run();
+  }  // the guard goes first: its release may stop the io_context, which restart() below undoes
   io_.restart();
-  io_.run();
 }
 
 void asio_context::stop() noexcept { io_.stop(); }
