@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <vector>
 
+#include "../buffer_pool.hpp"
 #include "connect/io/backend.hpp"
 
 namespace cproxy::io::asio_backend {
@@ -52,15 +53,15 @@ class asio_context final : public context, public lease_owner {
   void untrack(cancellable& c) noexcept;
 
   static constexpr std::size_t buffer_size = 32 * 1024;
-  std::byte* take_buffer();
-  void release_lease(std::uint32_t id, std::byte* data) noexcept override;
+  std::byte* take_buffer() { return buffers_.take(); }
+  void release_lease(std::uint32_t /*id*/, std::byte* data) noexcept override { buffers_.give_back(data); }
 
  private:
   net::io_context io_{1};
   capabilities caps_;
   bool closing_ = false;
   cancellable* tracked_ = nullptr;
-  std::vector<std::byte*> free_buffers_;
+  detail::buffer_pool buffers_{buffer_size, 256};
 };
 
 // Converts an Asio completion into a kernel-style result: a count, or a negated errno.

@@ -23,9 +23,7 @@ int to_res(const boost::system::error_code& ec, std::size_t n) noexcept {
 
 asio_context::asio_context() = default;
 
-asio_context::~asio_context() {
-  for (std::byte* b : free_buffers_) delete[] b;
-}
+asio_context::~asio_context() = default;
 
 void asio_context::run() {
   {
@@ -70,23 +68,6 @@ void asio_context::untrack(cancellable& c) noexcept {
 void asio_context::cancel_all() noexcept {
   closing_ = true;
   for (cancellable* c = tracked_; c; c = c->next) c->cancel();
-}
-
-std::byte* asio_context::take_buffer() {
-  if (!free_buffers_.empty()) {
-    std::byte* b = free_buffers_.back();
-    free_buffers_.pop_back();
-    return b;
-  }
-  return new std::byte[buffer_size];
-}
-
-void asio_context::release_lease(std::uint32_t /*id*/, std::byte* data) noexcept {
-  if (free_buffers_.size() < 256) {
-    free_buffers_.push_back(data);
-  } else {
-    delete[] data;
-  }
 }
 
 std::unique_ptr<socket_impl> asio_context::open_socket(int family, std::error_code& ec) {

@@ -71,7 +71,6 @@ uring_context::uring_context() {
 
 uring_context::~uring_context() {
   buried_.clear();
-  for (std::byte* b : heap_buffers_) delete[] b;
   buffers_.reset();
   io_uring_queue_exit(&ring_);
   ::close(wake_fd_);
@@ -221,24 +220,11 @@ void uring_context::unbury(cqe_handler* handler) noexcept {
   }
 }
 
-std::byte* uring_context::take_heap_buffer() {
-  if (!heap_buffers_.empty()) {
-    std::byte* b = heap_buffers_.back();
-    heap_buffers_.pop_back();
-    return b;
-  }
-  return new std::byte[buffer_size];
-}
-
 void uring_context::release_lease(std::uint32_t id, std::byte* data) noexcept {
-  if (id != heap_lease) {
-    buffers_->give_back(static_cast<std::uint16_t>(id));
-    return;
-  }
-  if (heap_buffers_.size() < 64) {
-    heap_buffers_.push_back(data);
+  if (id == heap_lease) {
+    heap_buffers_.give_back(data);
   } else {
-    delete[] data;
+    buffers_->give_back(static_cast<std::uint16_t>(id));
   }
 }
 

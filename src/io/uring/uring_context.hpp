@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "../buffer_pool.hpp"
 #include "buffer_ring.hpp"
 #include "connect/io/backend.hpp"
 #include "pipe_pool.hpp"
@@ -67,7 +68,7 @@ class uring_context final : public context, public lease_owner, private cqe_hand
   void unbury(cqe_handler* handler) noexcept;
 
   // Read buffers leased when no provided buffer is available.
-  std::byte* take_heap_buffer();
+  std::byte* take_heap_buffer() { return heap_buffers_.take(); }
   static constexpr std::uint32_t heap_lease = 0xffffffffu;
   static constexpr unsigned buffer_size = 32 * 1024;
   void release_lease(std::uint32_t id, std::byte* data) noexcept override;
@@ -85,7 +86,7 @@ class uring_context final : public context, public lease_owner, private cqe_hand
   capabilities caps_;
   std::unique_ptr<buffer_ring> buffers_;
   pipe_pool pipes_;
-  std::vector<std::byte*> heap_buffers_;
+  detail::buffer_pool heap_buffers_{buffer_size, 64};
 
   operation* ready_head_ = nullptr;
   operation* ready_tail_ = nullptr;
