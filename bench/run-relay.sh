@@ -2,12 +2,12 @@
 # Relay benchmark: client -> sink directly, through connect-relay-bench (uring|asio-copy|splice) and through
 # a plain blocking relay (posix-copy|splice), measured in one run, interleaved, saved to bench/results/.
 # Usage: bench/run-relay.sh [-r ROUNDS] [--reps N] [--mib M] [--pings N] [--threads N] [--targets "LIST"]
-#        [--no-build]   (env: BUILD_DIR, default /work/main/build; QUIET_WAIT, default 600 s)
+#        [--no-build]   (env: BUILD_DIR, default build/ in the source tree; QUIET_WAIT, default 600 s)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src_dir=$(dirname "$here")
-build_dir=${BUILD_DIR:-/work/main/build}
+build_dir=${BUILD_DIR:-$src_dir/build}
 
 rounds=5
 reps=20

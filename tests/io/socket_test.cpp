@@ -2,6 +2,7 @@
 // and timed out; send to a closed peer; socket_stream. Partial I/O and leased reads have their own files.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -232,9 +233,41 @@ coro::task<void> stream_round(io::context* ctx, stream_result* out) {
   out->read_back = r.bytes;
 }
 
+struct nagle_result {
+  std::error_code ec;
+  int client_nodelay = -1;
+  int server_nodelay = -1;
+};
+
+int nodelay_of(io::native_handle_type fd) {
+  int value = -1;
+  socklen_t len = sizeof value;
+  ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len);
+  return value;
+}
+
+coro::task<void> nagle_of_both_ends(io::context* ctx, nagle_result* out) {
+  auto pairing = test::connected_pair(ctx);
+  test::socket_pair p = co_await std::move(pairing);
+  out->ec = p.ec;
+  if (p.ec) co_return;
+  out->client_nodelay = nodelay_of(p.client.native_handle());
+  out->server_nodelay = nodelay_of(p.server.native_handle());
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(sockets)
+
+CPROXY_IO_TEST_CASE(nagle_is_off_on_connected_and_accepted_sockets) {
+  // A proxy forwards small writes at once: Nagle would hold each one back for an acknowledgement.
+  auto ctx = io::make_context(Backend::kind);
+  nagle_result r;
+  test::run(*ctx, nagle_of_both_ends(ctx.get(), &r));
+  BOOST_TEST(!r.ec, r.ec.message());
+  BOOST_TEST(r.client_nodelay == 1);
+  BOOST_TEST(r.server_nodelay == 1);
+}
 
 CPROXY_IO_TEST_CASE(echo_round_trip_on_loopback) {
   auto ctx = io::make_context(Backend::kind);

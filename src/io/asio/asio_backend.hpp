@@ -52,7 +52,7 @@ class asio_context final : public context, public lease_owner {
   void track(cancellable& c) noexcept;
   void untrack(cancellable& c) noexcept;
 
-  static constexpr std::size_t buffer_size = 32 * 1024;
+  static constexpr std::size_t buffer_size = 64 * 1024;
   std::byte* take_buffer() { return buffers_.take(); }
   void release_lease(std::uint32_t /*id*/, std::byte* data) noexcept override { buffers_.give_back(data); }
 
@@ -61,7 +61,7 @@ class asio_context final : public context, public lease_owner {
   capabilities caps_;
   bool closing_ = false;
   cancellable* tracked_ = nullptr;
-  detail::buffer_pool buffers_{buffer_size, 256};
+  detail::buffer_pool buffers_{buffer_size, 64};
 };
 
 // Converts an Asio completion into a kernel-style result: a count, or a negated errno.

@@ -2,6 +2,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
+#include "../copy_relay.hpp"
 #include "asio_backend.hpp"
 #include "asio_context.hpp"
 #include "asio_objects.hpp"
@@ -11,6 +12,8 @@ namespace cproxy::io {
 std::unique_ptr<context> make_asio_context() { return std::make_unique<asio_backend::asio_context>(); }
 
 namespace asio_backend {
+
+static_assert(asio_context::buffer_size <= detail::max_lease_size, "copy_some relies on the bound");
 
 int to_res(const boost::system::error_code& ec, std::size_t n) noexcept {
   if (!ec) return static_cast<int>(n);
@@ -75,6 +78,7 @@ std::unique_ptr<socket_impl> asio_context::open_socket(int family, std::error_co
   net::ip::tcp::socket sock(io_);
   sock.open(family == AF_INET6 ? net::ip::tcp::v6() : net::ip::tcp::v4(), bec);
   if (!bec) sock.non_blocking(true, bec);
+  if (!bec) sock.set_option(net::ip::tcp::no_delay(true), bec);  // see tcp_options.hpp
   if (bec) {
     ec = bec;
     return nullptr;

@@ -178,6 +178,7 @@ void asio_acceptor::start(accept_op& op) {
     if (!ec) {
       boost::system::error_code ignored;
       peer.non_blocking(true, ignored);
+      peer.set_option(net::ip::tcp::no_delay(true), ignored);  // see tcp_options.hpp
       op.res = peer.native_handle();
       op.accepted = std::make_unique<asio_socket>(ctx_, std::move(peer));
     }

@@ -19,8 +19,9 @@ std::optional<pipe_pair> pipe_pool::take() {
   int fds[2];
   // Blocking pipes: io_uring runs splice on io-wq workers, which may wait on the pipe.
   if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
-  // A larger pipe moves more per splice; the per-user pipe page limit may refuse it, which is fine.
-  ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  // A larger pipe moves more per splice. 256 KiB keeps a non-root user within fs.pipe-user-pages-soft
+  // (64 MiB) for 128 splicing connections; past it the kernel refuses, and the pipe keeps 64 KiB.
+  ::fcntl(fds[1], F_SETPIPE_SZ, 256 << 10);
   return pipe_pair{fds[0], fds[1]};
 }
 

@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../tcp_options.hpp"
 #include "uring_objects.hpp"
 
 namespace cproxy::io::uring {
@@ -27,7 +28,10 @@ void uring_acceptor::start(accept_op& op) {
   if (!cancelled_) arm();
 }
 
-void uring_acceptor::deliver(accept_op& op, int fd) { op.accepted = ctx_->adopt_socket(fd); }
+void uring_acceptor::deliver(accept_op& op, int fd) {
+  detail::disable_nagle(fd);
+  op.accepted = ctx_->adopt_socket(fd);
+}
 
 void uring_acceptor::arm() noexcept {
   if (armed_) return;

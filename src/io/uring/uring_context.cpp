@@ -7,6 +7,8 @@
 
 #include <system_error>
 
+#include "../copy_relay.hpp"
+#include "../tcp_options.hpp"
 #include "connect/core/log.hpp"
 #include "uring_objects.hpp"
 
@@ -16,7 +18,8 @@ namespace {
 constexpr unsigned sq_entries = 256;
 constexpr unsigned cq_entries = sq_entries * 8;  // multishot accepts post many CQEs per SQE
 constexpr std::uint16_t buffer_group = 1;
-constexpr unsigned provided_buffers = 128;  // 4 MiB per worker at 32 KiB each
+static_assert(uring_context::buffer_size <= detail::max_lease_size, "copy_some relies on the bound");
+constexpr unsigned provided_buffers = 64;  // 4 MiB per worker at 64 KiB each
 
 // Tries the best set-up flags first and drops them one step at a time (older kernels refuse them).
 int init_ring(io_uring& ring, capabilities& caps) {
@@ -235,6 +238,7 @@ std::unique_ptr<socket_impl> uring_context::open_socket(int family, std::error_c
     return nullptr;
   }
   ec.clear();
+  detail::disable_nagle(fd);
   return std::make_unique<uring_socket>(this, fd);
 }
 
