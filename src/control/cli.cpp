@@ -30,12 +30,15 @@ po::options_description proxy_description() {
   po::options_description d("Options");
   d.add_options()
       ("help", "Show this help")
-      ("port", po::value<unsigned>()->default_value(3456), "Port to listen on")
-      ("bind", po::value<std::string>()->default_value("127.0.0.1"), "Address to listen on")
+      ("port", po::value<unsigned>(), "Port to listen on (default 3456)")
+      ("bind", po::value<std::string>(), "Address to listen on (default 127.0.0.1)")
+      ("config", po::value<std::string>(), "Path to a config file (instead of ~/.privateconnect/config.json)")
+      ("domain", po::value<std::vector<std::string>>(), "A dev domain besides localhost (NAME.DOMAIN routes); repeatable")
+      ("quiet", po::bool_switch(), "No access lines in the log")
       ("foreground", po::bool_switch(), "Run in the foreground (Ctrl+C stops)")
       ("io", po::value<std::string>(), "I/O backend: auto, uring or asio (env CONNECT_PROXY_IO)")
       ("threads", po::value<unsigned>(), "Worker threads (default: online CPUs)")
-      ("hub", po::value<std::string>()->default_value("https://hub.privateconnect.co"), "Hub server URL");
+      ("hub", po::value<std::string>(), "Hub server URL (default https://hub.privateconnect.co)");
   return d;
 }
 
@@ -65,12 +68,17 @@ int run_proxy(std::vector<std::string> args) {
   if (action != "start") return usage_error("unknown proxy action '" + action + "' (this build has: start)");
 
   proxy_options options;
-  const unsigned port = vm["port"].as<unsigned>();
-  // Port 0 asks the kernel for a free port (the printed lines show the real one): tests use it.
-  if (port > 65535) return usage_error("--port must be between 0 and 65535");
-  options.port = static_cast<std::uint16_t>(port);
-  options.bind = vm["bind"].as<std::string>();
-  options.hub = vm["hub"].as<std::string>();
+  if (vm.count("port")) {
+    const unsigned port = vm["port"].as<unsigned>();
+    // Port 0 asks the kernel for a free port (the printed lines show the real one): tests use it.
+    if (port > 65535) return usage_error("--port must be between 0 and 65535");
+    options.port = static_cast<std::uint16_t>(port);
+  }
+  if (vm.count("bind")) options.bind = vm["bind"].as<std::string>();
+  if (vm.count("hub")) options.hub = vm["hub"].as<std::string>();
+  if (vm.count("config")) options.config_path = vm["config"].as<std::string>();
+  if (vm.count("domain")) options.domains = vm["domain"].as<std::vector<std::string>>();
+  options.quiet = vm["quiet"].as<bool>();
   options.foreground = vm["foreground"].as<bool>();
   std::string io_text = "auto";
   if (const char* env = std::getenv("CONNECT_PROXY_IO"); env && *env) io_text = env;

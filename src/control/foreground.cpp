@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "connect/control/proxy_options.hpp"
+#include "connect/control/settings.hpp"
 #include "connect/core/log.hpp"
 #include "connect/core/process_limits.hpp"
 #include "connect/io/listen_socket.hpp"
@@ -23,6 +24,30 @@ void print_port_taken(std::uint16_t port) {
             << "  Try: connect proxy start --port " << port + 1 << "\n"
             << "Or use --replace to take over:\n"
             << "connect proxy start --port " << port << " --replace\n";
+}
+
+// The foreground start block of the contract ("Printed output"), for plain HTTP.
+void print_started(const settings& config, std::uint16_t port, const route::table& table) {
+  std::cout << "🌐 Starting subdomain proxy...\n\n"
+            << "  Hub:  " << config.hub << "\n"
+            << "  Port: " << port << "\n"
+            << "  TLS:  disabled\n\n";
+  if (table.routes().empty()) {
+    std::cout << "[!] No routes yet\n"
+              << "  Add one with: connect reach <service>, or \"routes\" in " << config.home << "/config.json\n\n";
+  } else {
+    std::cout << "[ok] Found " << table.routes().size() << " route(s):\n";
+    for (const route::route& r : table.routes())
+      std::cout << "  • " << r.name << " → " << r.upstream_text() << " [" << route::to_string(r.from) << "]\n";
+    std::cout << "\n";
+  }
+  std::cout << "[ok] HTTP proxy running on port " << port << "\n\n";
+  if (!table.routes().empty()) {
+    std::cout << "  Access your services via subdomains:\n\n";
+    for (const route::route& r : table.routes()) std::cout << "    http://" << r.name << ".localhost:" << port << "\n";
+    std::cout << "\n";
+  }
+  std::cout << "  Press Ctrl+C to stop\n" << std::flush;
 }
 
 }  // namespace
@@ -47,15 +72,24 @@ int run_foreground(const proxy_options& options) {
   if (!decision->fallback_reason.empty())
     log::warn("io: ", decision->fallback_reason, "; using the asio backend");
 
-  const auto where = io::endpoint::from(options.bind, options.port);
+  settings config;
+  std::vector<std::string> warnings;
+  if (const std::string problem = resolve_settings(options, config, warnings); !problem.empty()) {
+    std::cerr << "[x] " << problem << "\n";
+    return 1;
+  }
+  for (const std::string& w : warnings) log::warn(w);
+  warnings.clear();
+
+  const auto where = io::endpoint::from(config.bind, config.port);
   if (!where) {
-    std::cerr << "[x] --bind must be a numeric IPv4 or IPv6 address, not '" << options.bind << "'\n";
+    std::cerr << "[x] --bind must be a numeric IPv4 or IPv6 address, not '" << config.bind << "'\n";
     return 1;
   }
   std::error_code ec;
   io::listen_socket listener = io::listen_socket::bind(*where, 4096, ec);
   if (ec == std::errc::address_in_use) {
-    print_port_taken(options.port);
+    print_port_taken(config.port);
     return 1;
   }
   if (ec) {
@@ -68,25 +102,20 @@ int run_foreground(const proxy_options& options) {
   server_options.threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   server_options.version = version;
   server_options.started_at = log::iso8601_now();
+  server_options.timeouts = config.timeouts;
+  published<route::table> routes(std::make_shared<const route::table>(initial_routes(config, warnings)));
+  for (const std::string& w : warnings) log::warn(w);
   std::optional<proxy::server> server;
   try {
-    server.emplace(std::move(listener), server_options);
+    server.emplace(std::move(listener), server_options, routes);
   } catch (const std::exception& e) {
     std::cerr << "[x] The proxy could not start: " << e.what() << "\n";
     return 1;
   }
   const std::uint16_t port = server->port();
-  log::info("listening on ", io::endpoint::from(options.bind, port)->to_string(), " with ", server_options.threads,
+  log::info("listening on ", io::endpoint::from(config.bind, port)->to_string(), " with ", server_options.threads,
             " worker(s), io ", io::to_string(decision->kind));
-
-  std::cout << "🌐 Starting subdomain proxy...\n\n"
-            << "  Hub:  " << options.hub << "\n"
-            << "  Port: " << port << "\n"
-            << "  TLS:  disabled\n\n"
-            << "[!] No routes yet\n\n"
-            << "[ok] HTTP proxy running on port " << port << "\n\n"
-            << "  Press Ctrl+C to stop\n"
-            << std::flush;
+  print_started(config, port, *routes.load());
 
   int received = 0;
   sigwait(&stop_signals, &received);

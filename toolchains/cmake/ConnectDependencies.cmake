@@ -1,8 +1,8 @@
-# Finds the libraries connect-proxy links: Boost 1.81 (headers + json, program_options, unit_test_framework),
+# Finds the libraries connect-proxy links: Boost 1.81 (headers + json, url, program_options, unit_test_framework),
 # liburing (Linux), OpenSSL 3 and libseccomp (tests only). toolchains/setup-deps.sh installs them on Debian 12.
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
-find_package(Boost 1.81 REQUIRED COMPONENTS json program_options unit_test_framework)
+find_package(Boost 1.81 REQUIRED COMPONENTS json url program_options unit_test_framework)
 find_package(OpenSSL 3.0 REQUIRED)
 
 if(CONNECT_WITH_URING)

@@ -2,19 +2,26 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "connect/io/select_backend.hpp"
 
 namespace cproxy::control {
 
+// A field left empty (nullopt) was not given on the command line: the config file, then the default,
+// decide it.
 struct proxy_options {
-  std::uint16_t port = 3456;
-  std::string bind = "127.0.0.1";
+  std::optional<std::uint16_t> port;
+  std::optional<std::string> bind;
+  std::optional<std::string> config_path;  // --config: replaces the home folder's config.json
+  std::vector<std::string> domains;        // --domain, besides localhost
+  bool quiet = false;
   io::backend_choice io = io::backend_choice::automatic;
   unsigned threads = 0;  // 0: one per online CPU
   bool foreground = false;
-  std::string hub = "https://hub.privateconnect.co";
+  std::optional<std::string> hub;
 };
 
 // Runs the proxy in this process until SIGINT or SIGTERM; returns the exit code.

@@ -1,0 +1,200 @@
+// Implementation of connect/control/active_routes.hpp.
+#include "connect/control/active_routes.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+
+#include "connect/control/config_file.hpp"
+
+namespace cproxy::control {
+namespace json = boost::json;
+namespace {
+
+// shown(), whole_number() and parse_json() match config_file.cpp's. They stay file-local so that no public
+// header carries Boost.JSON types.
+
+std::string shown(const json::value& v) {
+  std::string s = json::serialize(v);
+  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  return s;
+}
+
+std::optional<long long> whole_number(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<std::uint64_t>(LLONG_MAX)) return std::nullopt;
+    return static_cast<long long>(v.get_uint64());
+  }
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
+        d == static_cast<double>(static_cast<long long>(d)))
+      return static_cast<long long>(d);
+  }
+  return std::nullopt;
+}
+
+std::optional<json::value> parse_json(std::string_view text, std::string& error) {
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    error = "invalid JSON: the file is empty";
+    return std::nullopt;
+  }
+  json::stream_parser parser;
+  json::error_code ec;
+  std::size_t used = parser.write(text.data(), text.size(), ec);
+  if (!ec) {
+    parser.finish(ec);
+    used = text.size();
+  }
+  if (ec) {
+    error = "invalid JSON at " + text_position(text, used) + ": " + ec.message();
+    return std::nullopt;
+  }
+  return parser.release();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string must_be(std::string_view key, std::string_view expected, const json::value& got) {
+  return "\"" + std::string(key) + "\" must be " + std::string(expected) + ", not " + shown(got);
+}
+
+// One entry into a route and its pid, or the reason it cannot be used.
+struct entry {
+  route::route r;
+  int pid = 0;
+};
+
+std::optional<entry> read_entry(const json::value& v, std::string& why) {
+  const json::object* o = v.if_object();
+  if (!o) {
+    why = "it must be an object, not " + shown(v);
+    return std::nullopt;
+  }
+  entry e;
+  e.r.from = route::source::reach;
+  e.r.host = "localhost";
+
+  const json::value* name = o->if_contains("serviceName");
+  if (!name || name->is_null()) {
+    why = "\"serviceName\" is missing";
+    return std::nullopt;
+  }
+  if (!name->is_string() || !is_route_name(name->get_string(), true)) {
+    why = must_be("serviceName", "a name of letters, digits, hyphens and underscores such as \"api\"", *name);
+    return std::nullopt;
+  }
+  e.r.name = lower(name->get_string());
+
+  const json::value* port = o->if_contains("localPort");
+  if (!port || port->is_null()) {
+    why = "\"localPort\" is missing";
+    return std::nullopt;
+  }
+  const auto port_number = whole_number(*port);
+  if (!port_number || *port_number < 1 || *port_number > 65535) {
+    why = must_be("localPort", "an integer from 1 to 65535", *port);
+    return std::nullopt;
+  }
+  e.r.port = static_cast<std::uint16_t>(*port_number);
+
+  if (const json::value* pid = o->if_contains("pid"); pid && !pid->is_null()) {
+    const auto n = whole_number(*pid);
+    if (!n || *n < 0 || *n > INT_MAX) {
+      why = must_be("pid", "an integer from 0 to " + std::to_string(INT_MAX), *pid);
+      return std::nullopt;
+    }
+    e.pid = static_cast<int>(*n);
+  }
+
+  if (const json::value* host = o->if_contains("host");
+      host && !host->is_null() && !(host->is_string() && host->get_string().empty())) {
+    const auto h = host->is_string() ? upstream_host(host->get_string()) : std::nullopt;
+    if (!h) {
+      why = must_be("host", "\"localhost\" or an IP address", *host);
+      return std::nullopt;
+    }
+    e.r.host = *h;
+  }
+  return e;
+}
+
+}  // namespace
+
+active_routes_result parse_active_routes(std::string_view json_text,
+                                         const std::function<bool(int pid)>& pid_alive) {
+  active_routes_result out;
+  const std::optional<json::value> doc = parse_json(json_text, out.error);
+  if (!doc) return out;
+  const json::object* top = doc->if_object();
+  if (!top) {
+    out.error = "the top level must be a JSON object, not " + shown(*doc);
+    return out;
+  }
+  // A future format may mean something else by the same fields: better the last good table than a guess.
+  if (const json::value* version = top->if_contains("version"); version && !version->is_null()) {
+    if (whole_number(*version) != 1) {
+      out.error = "unsupported \"version\" " + shown(*version) + ": this build reads version 1";
+      return out;
+    }
+  }
+  const json::value* routes = top->if_contains("routes");
+  if (!routes || routes->is_null()) {
+    out.error = "\"routes\" is missing";
+    return out;
+  }
+  const json::array* list = routes->if_array();
+  if (!list) {
+    out.error = must_be("routes", "an array", *routes);
+    return out;
+  }
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    std::string why;
+    std::optional<entry> e = read_entry((*list)[i], why);
+    if (!e) {
+      std::string label = "routes[" + std::to_string(i) + "]";
+      if (const json::object* o = (*list)[i].if_object())
+        if (const json::value* name = o->if_contains("serviceName"); name && name->is_string())
+          label += " (\"" + std::string(name->get_string()) + "\")";
+      out.warnings.push_back(label + " skipped: " + why);
+      continue;
+    }
+    if (e->pid > 0 && !pid_alive(e->pid)) continue;
+    out.routes.push_back(std::move(e->r));
+  }
+  return out;
+}
+
+active_routes_result read_active_routes(const std::string& path) {
+  const std::string prefix = "active routes file " + path + ": ";
+  std::string text;
+  if (const int err = read_small_file(path, text, max_route_file_bytes); err != 0) {
+    active_routes_result out;
+    if (err != ENOENT) out.error = prefix + "cannot read: " + std::strerror(err);
+    return out;
+  }
+  active_routes_result out = parse_active_routes(text, process_alive);
+  if (!out.error.empty()) out.error = prefix + out.error;
+  for (std::string& w : out.warnings) w = prefix + w;
+  return out;
+}
+
+bool process_alive(int pid) {
+  // pid 0 and negatives would signal process groups: never "alive" as a single process.
+  if (pid <= 0) return false;
+  return ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+}  // namespace cproxy::control

@@ -1,0 +1,45 @@
+// Implementation of connect/control/settings.hpp.
+#include "connect/control/settings.hpp"
+
+#include "connect/control/active_routes.hpp"
+#include "connect/control/config_file.hpp"
+
+namespace cproxy::control {
+namespace {
+io::duration seconds(unsigned s) { return io::duration{std::int64_t{s} * 1000}; }
+}  // namespace
+
+std::string resolve_settings(const proxy_options& options, settings& out, std::vector<std::string>& warnings) {
+  out.home = home_folder();
+  const bool strict = options.config_path.has_value();
+  const std::string path = strict ? *options.config_path : out.home + "/config.json";
+  config_result read = read_config_file(path, strict);
+  if (!read.error.empty()) return read.error;
+  warnings = std::move(read.warnings);
+  const config& file = *read.value;
+
+  out.port = options.port ? *options.port : file.port.value_or(3456);
+  out.bind = options.bind ? *options.bind : file.bind.value_or("127.0.0.1");
+  out.hub = options.hub ? *options.hub : file.hub_url.value_or("https://hub.privateconnect.co");
+  out.domains = file.domains;
+  out.domains.insert(out.domains.end(), options.domains.begin(), options.domains.end());
+  out.quiet = options.quiet || file.quiet.value_or(false);
+  if (file.timeouts.header) out.timeouts.header = seconds(*file.timeouts.header);
+  if (file.timeouts.connect) out.timeouts.connect = seconds(*file.timeouts.connect);
+  if (file.timeouts.idle) out.timeouts.idle = seconds(*file.timeouts.idle);
+  if (file.timeouts.response) out.timeouts.response = seconds(*file.timeouts.response);
+  if (file.timeouts.tunnel_idle) out.timeouts.tunnel_idle = seconds(*file.timeouts.tunnel_idle);
+  out.config_routes = file.routes;
+  return {};
+}
+
+route::table initial_routes(const settings& s, std::vector<std::string>& warnings) {
+  std::vector<route::route> all = s.config_routes;
+  active_routes_result reach = read_active_routes(s.home + "/active-routes.json");
+  if (!reach.error.empty()) warnings.push_back(reach.error);
+  warnings.insert(warnings.end(), reach.warnings.begin(), reach.warnings.end());
+  all.insert(all.end(), reach.routes.begin(), reach.routes.end());
+  return route::table(std::move(all), s.domains);
+}
+
+}  // namespace cproxy::control
