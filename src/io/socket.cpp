@@ -1,11 +1,26 @@
 // The composed operations of connect/io/socket.hpp and connect/io/stream.hpp: loops over partial
 // writes, shared by every backend.
+#include <sys/socket.h>
+
 #include <vector>
 
 #include "connect/io/socket.hpp"
 #include "connect/io/stream.hpp"
 
 namespace cproxy::io {
+
+endpoint socket::remote_endpoint() const {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
+}
+
+bool socket::is_quiet() const {
+  char probe;
+  const ssize_t n = ::recv(native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 coro::task<io_result> socket::send_all(std::span<const std::byte> buf, duration timeout) {
   std::size_t sent = 0;

@@ -76,7 +76,7 @@ worker::~worker() = default;
 
 std::size_t worker::active_connections() const noexcept { return state_->connections.active(); }
 
-worker_pool::worker_pool(const listen_socket& listener, options opts, handler h, on_start start) {
+worker_pool::worker_pool(const listen_socket& listener, options opts, handler h, on_start start_hook, on_stop stop_hook) {
   if (opts.threads == 0) opts.threads = 1;
   std::vector<std::future<void>> ready;
   for (unsigned i = 0; i < opts.threads; ++i) {
@@ -89,7 +89,7 @@ worker_pool::worker_pool(const listen_socket& listener, options opts, handler h,
     auto promise = std::make_shared<std::promise<void>>();
     ready.push_back(promise->get_future());
     worker* self = w.get();
-    w->state_->thread = std::thread([self, fd, kind = opts.kind, promise, start] {
+    w->state_->thread = std::thread([self, fd, kind = opts.kind, promise, start_hook, stop_hook] {
       worker::state& st = *self->state_;
       try {
         st.ctx = make_context(kind);  // on this thread: the ring's single issuer
@@ -97,7 +97,7 @@ worker_pool::worker_pool(const listen_socket& listener, options opts, handler h,
         st.accept.emplace(st.ctx->adopt_acceptor(fd));
         st.grace_timer.emplace(*st.ctx);
         st.backoff_timer.emplace(*st.ctx);
-        if (start) start(*self);
+        if (start_hook) start_hook(*self);
       } catch (...) {
         promise->set_exception(std::current_exception());
         return;
@@ -105,6 +105,7 @@ worker_pool::worker_pool(const listen_socket& listener, options opts, handler h,
       st.control.spawn(accept_loop(self, &st));
       promise->set_value();
       st.ctx->run();
+      if (stop_hook) stop_hook(*self);
       // Every task has finished (shutdown joined them); release io objects on their own thread.
       st.accept.reset();
       st.grace_timer.reset();
@@ -128,6 +129,13 @@ worker_pool::worker_pool(const listen_socket& listener, options opts, handler h,
 }
 
 worker_pool::~worker_pool() { stop(duration{}); }
+
+void worker_pool::post_to_each(const std::function<void(worker&)>& fn) {
+  for (auto& w : workers_) {
+    worker* self = w.get();
+    if (w->state_->ctx && w->state_->thread.joinable()) w->state_->ctx->post([self, fn] { fn(*self); });
+  }
+}
 
 void worker_pool::stop(duration grace) {
   for (auto& w : workers_) {

@@ -18,6 +18,7 @@ std::string response(int status, std::string_view reason, std::string_view conte
   out += "Content-Type: ";
   out += content_type;
   out += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  out += "Cache-Control: no-store\r\n";
   out += "x-private-connect-proxy: 1\r\n";
   out += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   out += "\r\n";
@@ -25,58 +26,133 @@ std::string response(int status, std::string_view reason, std::string_view conte
   return out;
 }
 
-std::string json_error(int status, std::string_view reason, boost::json::object body, bool keep_alive) {
+std::string json_response(int status, std::string_view reason, const boost::json::object& body, bool keep_alive) {
   return response(status, reason, "application/json", boost::json::serialize(body), false, keep_alive);
+}
+
+std::string url_of(const page_context& ctx, std::string_view name) {
+  return "http://" + std::string(name) + ".localhost:" + std::to_string(ctx.port);
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string html_page(const page_context& ctx) {
+  std::string rows;
+  for (const route::route& r : ctx.routes->routes()) {
+    const std::string url = html_escape(url_of(ctx, r.name));
+    rows += "<tr><td><a href=\"" + url + "/\">" + url + "</a></td><td>" + html_escape(r.upstream_text()) +
+            "</td><td>" + std::string(route::to_string(r.from)) + "</td></tr>\n";
+  }
+  if (rows.empty()) rows = "<tr><td colspan=\"3\">No routes yet. Add one with: connect reach &lt;service&gt;</td></tr>\n";
+  return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>connect proxy</title>\n"
+         "<style>body{font-family:system-ui,sans-serif;margin:2rem}td,th{padding:.3rem .8rem;text-align:left}</style>\n"
+         "</head><body>\n<h1>connect proxy</h1>\n<p>Port " + std::to_string(ctx.port) + " &middot; io " +
+         std::string(io::to_string(ctx.options->io)) + " &middot; version " + html_escape(ctx.options->version) +
+         "</p>\n<table>\n<tr><th>URL</th><th>Upstream</th><th>Source</th></tr>\n" + rows + "</table>\n</body></html>\n";
 }
 
 }  // namespace
 
-std::string status_json(const server_options& options, std::uint16_t port) {
+std::string status_json(const page_context& ctx) {
   boost::json::object o;
   o["running"] = true;
   o["pid"] = static_cast<std::int64_t>(::getpid());
-  o["port"] = port;
+  o["port"] = ctx.port;
   o["tls"] = false;
-  o["startedAt"] = options.started_at;
-  o["version"] = options.version;
-  o["io"] = std::string(io::to_string(options.io));
-  o["routes"] = boost::json::array();
+  o["startedAt"] = ctx.options->started_at;
+  o["version"] = ctx.options->version;
+  o["io"] = std::string(io::to_string(ctx.options->io));
+  boost::json::array routes;
+  for (const route::route& r : ctx.routes->routes()) {
+    boost::json::object entry;
+    entry["name"] = r.name;
+    entry["url"] = url_of(ctx, r.name);
+    entry["upstream"] = r.upstream_text();
+    entry["source"] = std::string(route::to_string(r.from));
+    routes.push_back(std::move(entry));
+  }
+  o["routes"] = std::move(routes);
   return boost::json::serialize(o);
 }
 
-std::string own_page_response(const server_options& options, std::uint16_t port, bool head_only, bool keep_alive) {
-  return response(200, "OK", "application/json", status_json(options, port), head_only, keep_alive);
+std::string own_page_response(const page_context& ctx, std::string_view accept, bool head_only, bool keep_alive) {
+  if (accept.find("text/html") != std::string_view::npos)
+    return response(200, "OK", "text/html; charset=utf-8", html_page(ctx), head_only, keep_alive);
+  return response(200, "OK", "application/json", status_json(ctx), head_only, keep_alive);
 }
 
-std::string not_found_response(std::string_view subdomain, bool keep_alive) {
+std::string not_found_response(const page_context& ctx, std::string_view name, bool keep_alive) {
   boost::json::object o;
   o["error"] = "Service not found";
-  o["subdomain"] = subdomain;
-  o["available"] = boost::json::array();
-  o["hint"] = "No services yet. Add one with: connect reach <service>";
-  return json_error(404, "Not Found", std::move(o), keep_alive);
+  o["subdomain"] = name;
+  boost::json::array available;
+  for (const route::route& r : ctx.routes->routes()) available.push_back(boost::json::string(r.name));
+  o["available"] = std::move(available);
+  o["hint"] = ctx.routes->routes().empty() ? std::string("No services yet. Add one with: connect reach <service>")
+                                            : "Try: " + url_of(ctx, ctx.routes->routes().front().name);
+  return json_response(404, "Not Found", o, keep_alive);
 }
 
 std::string misdirected_response(std::string_view host, bool keep_alive) {
   boost::json::object o;
   o["error"] = "Misdirected Request";
   o["host"] = host;
-  o["message"] = "This proxy serves *.localhost names only; use it as an HTTP proxy for other hosts.";
-  return json_error(421, "Misdirected Request", std::move(o), keep_alive);
+  o["message"] = "This proxy answers NAME.localhost only. To reach " + std::string(host) +
+                 " through it, use it as an HTTP proxy (curl -x).";
+  return json_response(421, "Misdirected Request", o, keep_alive);
+}
+
+std::string loop_response(std::string_view route_name, std::string_view trail, std::uint16_t port) {
+  boost::json::object o;
+  o["error"] = "Loop Detected";
+  o["message"] = "The request for '" + std::string(route_name) + "' came back through the proxy (route trail: " +
+                 std::string(trail) + "). A dev server proxies to http://" + std::string(route_name) +
+                 ".localhost:" + std::to_string(port) +
+                 ", which routes to that dev server again: point its proxy setting at the service's own port.";
+  return json_response(508, "Loop Detected", o, false);
+}
+
+std::string bad_gateway_response(std::string_view service, std::string_view reason) {
+  boost::json::object o;
+  o["error"] = reason.empty() ? std::string("Bad Gateway: the service is not responding.")
+                              : "Bad Gateway: " + std::string(reason);
+  o["service"] = service;
+  return json_response(502, "Bad Gateway", o, false);
+}
+
+std::string gateway_timeout_response(std::string_view service) {
+  boost::json::object o;
+  o["error"] = "Gateway Timeout: the service did not answer in time.";
+  o["service"] = service;
+  return json_response(504, "Gateway Timeout", o, false);
 }
 
 std::string bad_request_response() {
   boost::json::object o;
   o["error"] = "Bad Request";
   o["message"] = "The request is not valid HTTP/1.1.";
-  return json_error(400, "Bad Request", std::move(o), false);
+  return json_response(400, "Bad Request", o, false);
 }
 
 std::string too_large_response() {
   boost::json::object o;
   o["error"] = "Request Header Fields Too Large";
   o["message"] = "The request head exceeds 64 KiB.";
-  return json_error(431, "Request Header Fields Too Large", std::move(o), false);
+  return json_response(431, "Request Header Fields Too Large", o, false);
 }
+
+std::string connect_established_response() { return "HTTP/1.1 200 Connection Established\r\n\r\n"; }
 
 }  // namespace cproxy::proxy

@@ -1,19 +1,32 @@
-// The proxy's own answers as HTTP/1.1 bytes: its page (status object), and the JSON errors of the
-// contract. Pure: no I/O.
+// The proxy's own answers as HTTP/1.1 bytes: its page (HTML or the status object), and the JSON errors
+// of the contract. Pure: no I/O.
 #pragma once
 
 #include <string>
 #include <string_view>
 
 #include "connect/proxy/server.hpp"
+#include "connect/route/table.hpp"
 
 namespace cproxy::proxy {
 
-std::string status_json(const server_options& options, std::uint16_t port);
-std::string own_page_response(const server_options& options, std::uint16_t port, bool head_only, bool keep_alive);
-std::string not_found_response(std::string_view subdomain, bool keep_alive);
+struct page_context {
+  const server_options* options;
+  std::uint16_t port;
+  const route::table* routes;
+};
+
+std::string status_json(const page_context& ctx);
+// `accept` is the request's Accept field: text/html gets the HTML page, anything else the status JSON.
+std::string own_page_response(const page_context& ctx, std::string_view accept, bool head_only, bool keep_alive);
+
+std::string not_found_response(const page_context& ctx, std::string_view name, bool keep_alive);
 std::string misdirected_response(std::string_view host, bool keep_alive);
+std::string loop_response(std::string_view route_name, std::string_view trail, std::uint16_t port);
+std::string bad_gateway_response(std::string_view service, std::string_view reason);  // reason "" = not responding
+std::string gateway_timeout_response(std::string_view service);
 std::string bad_request_response();
 std::string too_large_response();
+std::string connect_established_response();
 
 }  // namespace cproxy::proxy

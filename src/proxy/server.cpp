@@ -1,7 +1,9 @@
-// Implementation of connect/proxy/server.hpp: a worker_pool whose handler is serve_connection.
+// Implementation of connect/proxy/server.hpp: a worker_pool whose handler is serve_connection, with
+// one worker_env (pool, route reader) per worker thread.
 #include "connect/proxy/server.hpp"
 
 #include <optional>
+#include <vector>
 
 #include "connect/io/worker_pool.hpp"
 #include "connection.hpp"
@@ -11,29 +13,55 @@ namespace cproxy::proxy {
 struct server::state {
   io::listen_socket listener;
   server_options options;
-  connection_env env;
+  server_env env;
+  std::vector<std::unique_ptr<worker_env>> workers_env;  // index = worker index
   std::optional<io::worker_pool> workers;
+  bool stopped = false;
 };
 
 namespace {
-coro::task<void> handle(io::socket client, const connection_env* env) {
-  co_await serve_connection(std::move(client), env);
+coro::task<void> handle(io::socket client, const server_env* env, worker_env* w) {
+  co_await serve_connection(std::move(client), env, w);
 }
 }  // namespace
 
-server::server(io::listen_socket listener, server_options options) : state_(std::make_unique<state>()) {
+server::server(io::listen_socket listener, server_options options, const published<route::table>& routes)
+    : state_(std::make_unique<state>()) {
   state_->listener = std::move(listener);
   state_->options = std::move(options);
-  state_->env = connection_env{&state_->options, state_->listener.local_endpoint().port()};
-  const connection_env* env = &state_->env;
-  state_->workers.emplace(state_->listener, io::worker_pool::options{state_->options.io, state_->options.threads},
-                          [env](io::socket client, io::worker&) { return handle(std::move(client), env); });
+  state_->env = server_env{&state_->options, state_->listener.local_endpoint().port()};
+  const unsigned n = state_->options.threads ? state_->options.threads : 1;
+  for (unsigned i = 0; i < n; ++i) state_->workers_env.push_back(std::make_unique<worker_env>(routes));
+
+  state* st = state_.get();
+  auto on_connection = [st](io::socket client, io::worker& w) {
+    return handle(std::move(client), &st->env, st->workers_env[w.index()].get());
+  };
+  auto on_start = [st](io::worker& w) {
+    worker_env& env = *st->workers_env[w.index()];
+    env.ctx = &w.ctx();
+    // The relay bench decides: on io_uring, splicing large bodies and tunnels beats copying them.
+    env.splice = w.ctx().caps().splice;
+  };
+  auto on_stop = [st](io::worker& w) { st->workers_env[w.index()]->pool.clear(); };
+  state_->workers.emplace(state_->listener, io::worker_pool::options{state_->options.io, n}, on_connection, on_start,
+                          on_stop);
 }
 
 server::~server() { stop(io::duration{}); }
 
 void server::stop(io::duration grace) {
-  if (state_->workers) state_->workers->stop(grace);
+  if (!state_->workers || state_->stopped) return;
+  state_->stopped = true;
+  state* st = state_.get();
+  // Connections waiting for their next request close now; one in the middle of a request finishes it
+  // and closes after (its response says Connection: close).
+  state_->workers->post_to_each([st](io::worker& w) {
+    worker_env& env = *st->workers_env[w.index()];
+    env.draining = true;
+    for (io::stream* idle : env.idle_clients) idle->cancel();
+  });
+  state_->workers->stop(grace);
 }
 
 std::uint16_t server::port() const noexcept { return state_->env.port; }

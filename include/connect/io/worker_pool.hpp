@@ -20,8 +20,10 @@ class worker_pool {
  public:
   // Runs once per accepted connection, on the accepting worker's thread.
   using handler = std::function<coro::task<void>(socket, worker&)>;
-  // Runs once on each worker's thread after its context exists (per-worker state such as readers).
+  // Run on each worker's thread: after its context exists, and after its last connection has ended
+  // but before its context goes (per-worker state such as connection pools lives in between).
   using on_start = std::function<void(worker&)>;
+  using on_stop = std::function<void(worker&)>;
 
   struct options {
     backend_kind kind = backend_kind::asio;
@@ -29,7 +31,7 @@ class worker_pool {
   };
 
   // Starts the threads; returns once every worker accepts. Throws std::system_error if one fails.
-  worker_pool(const listen_socket& listener, options opts, handler h, on_start start = {});
+  worker_pool(const listen_socket& listener, options opts, handler h, on_start start_hook = {}, on_stop stop_hook = {});
   ~worker_pool();
   worker_pool(const worker_pool&) = delete;
   worker_pool& operator=(const worker_pool&) = delete;
@@ -37,6 +39,8 @@ class worker_pool {
   // Stops accepting; connections get `grace` to finish, then are cancelled. Returns when all threads
   // have exited. Idempotent.
   void stop(duration grace);
+  // Runs `fn` on every worker's thread (posted; returns at once). Used to start a drain.
+  void post_to_each(const std::function<void(worker&)>& fn);
   std::size_t size() const noexcept { return workers_.size(); }
   worker& at(std::size_t i) noexcept { return *workers_[i]; }
 

@@ -1,35 +1,46 @@
 // server: the data path's start/stop handle. The control plane binds the listening socket (so it can
-// report a taken port, or receive the socket from a predecessor) and hands it over; the server runs
-// the workers and answers requests until stop().
+// report a taken port, or receive the socket from a predecessor), owns the route snapshot publisher,
+// and hands both over; the server runs the workers and answers requests until stop().
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "connect/core/published.hpp"
 #include "connect/io/backend.hpp"
 #include "connect/io/listen_socket.hpp"
+#include "connect/route/table.hpp"
 
 namespace cproxy::proxy {
+
+struct timeouts {
+  io::duration header{30'000};        // a request head, once started
+  io::duration connect{5'000};        // an upstream connect
+  io::duration idle{60'000};          // a keep-alive connection between requests
+  io::duration response{60'000};      // the upstream's first response byte
+  io::duration tunnel_idle{3'600'000};  // a WebSocket or CONNECT tunnel with no bytes either way
+};
 
 struct server_options {
   io::backend_kind io = io::backend_kind::asio;
   unsigned threads = 1;
   std::string version;
   std::string started_at;  // ISO-8601 UTC, as in the status object
-  io::duration header_timeout{30'000};
-  io::duration idle_timeout{60'000};
+  proxy::timeouts timeouts;
 };
 
 class server {
  public:
-  // Starts the workers on `listener`. Throws std::system_error if a worker cannot start.
-  server(io::listen_socket listener, server_options options);
+  // Starts the workers on `listener`; `routes` must outlive the server. Throws std::system_error if a
+  // worker cannot start.
+  server(io::listen_socket listener, server_options options, const published<route::table>& routes);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  // Stops accepting, gives running requests `grace`, then closes what is left. Idempotent.
+  // Stops accepting, closes idle keep-alive connections, gives running requests `grace`, then closes
+  // what is left. Idempotent.
   void stop(io::duration grace);
   std::uint16_t port() const noexcept;
 

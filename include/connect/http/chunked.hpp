@@ -1,0 +1,30 @@
+// chunked_scanner: follows a chunked body (RFC 9112 section 7.1) byte by byte as it is relayed
+// unchanged, so the proxy knows where the message ends and rejects a malformed or overflowing one
+// instead of forwarding it. Sans-I/O.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace cproxy::http {
+
+class chunked_scanner {
+ public:
+  enum class status { more, done, invalid };
+
+  // Looks at `bytes`; `used` is how many of them belong to this body (all of them unless the body
+  // ends inside). After `done`, the bytes past `used` are the next message's.
+  status feed(std::string_view bytes, std::size_t& used) noexcept;
+  // Bytes of chunk data that can pass without being looked at (for splicing large chunks).
+  std::uint64_t data_remaining() const noexcept { return state_ == state::data ? remaining_ : 0; }
+  void skip_data(std::uint64_t n) noexcept { remaining_ -= n; }
+
+ private:
+  enum class state { size, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer, trailer_lf, last_lf, done };
+  state state_ = state::size;
+  std::uint64_t remaining_ = 0;
+  int digits_ = 0;
+};
+
+}  // namespace cproxy::http

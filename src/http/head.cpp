@@ -1,0 +1,280 @@
+// Implementation of connect/http/head.hpp: a raw-byte pass (line ends, field syntax, characters),
+// Beast's parser for the grammar of the start line and fields, then the framing rules of RFC 9112.
+#include "connect/http/head.hpp"
+
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/url/parse.hpp>
+#include <charconv>
+
+namespace cproxy::http {
+namespace beast_http = boost::beast::http;
+
+namespace {
+
+bool is_tchar(unsigned char c) noexcept {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+    case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+struct raw_head {
+  std::size_t skipped = 0;  // empty lines before the start line (RFC 9112 2.2 lets a server skip them)
+  std::string_view text;    // start line .. the blank line, CRLFs included
+  std::vector<field> fields;
+};
+
+// Finds the end of the head and checks what Beast is lenient about: every line ends in CRLF (no bare
+// CR or LF), no obs-fold, no whitespace between a field name and its colon, no control characters.
+parse_result scan(std::string_view bytes, raw_head& out) {
+  std::size_t start = 0;
+  while (bytes.size() >= start + 2 && bytes[start] == '\r' && bytes[start + 1] == '\n') start += 2;
+  const std::size_t limit = bytes.size() < start + header_limit ? bytes.size() : start + header_limit;
+  std::size_t end = std::string_view::npos;
+  for (std::size_t i = start; i < limit; ++i) {
+    const char c = bytes[i];
+    if (c == '\n' && (i == start || bytes[i - 1] != '\r')) return {parse_status::invalid, 0, "bare LF"};
+    if (c == '\r' && i + 1 < bytes.size() && bytes[i + 1] != '\n') return {parse_status::invalid, 0, "bare CR"};
+    if (c == '\n' && i >= start + 3 && bytes[i - 2] == '\n') {
+      end = i + 1;
+      break;
+    }
+  }
+  if (end == std::string_view::npos) {
+    return {bytes.size() - start >= header_limit ? parse_status::too_large : parse_status::need_more, 0, {}};
+  }
+  out.skipped = start;
+  out.text = bytes.substr(start, end - start);
+
+  std::string_view rest = out.text.substr(out.text.find("\r\n") + 2);
+  while (rest.size() > 2) {
+    const std::size_t eol = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol + 2);
+    if (line.front() == ' ' || line.front() == '\t') return {parse_status::invalid, 0, "obs-fold"};
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return {parse_status::invalid, 0, "field without a name"};
+    const std::string_view name = line.substr(0, colon);
+    for (const unsigned char c : name) {
+      if (!is_tchar(c)) {
+        return {parse_status::invalid, 0,
+                c == ' ' || c == '\t' ? "whitespace before a colon" : "invalid character in a field name"};
+      }
+    }
+    const std::string_view value = line.substr(colon + 1);
+    for (const unsigned char c : value) {
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return {parse_status::invalid, 0, "control character in a field value"};
+    }
+    out.fields.push_back({std::string(name), std::string(trim(value))});
+  }
+  return {parse_status::complete, start + out.text.size(), {}};
+}
+
+// Content-Length: 1*DIGIT, every occurrence the same value, within 18 digits (no overflow).
+bool content_length(const std::vector<field>& fields, bool& present, std::uint64_t& value, std::string& error) {
+  present = false;
+  for (const field& f : fields) {
+    if (!iequals(f.name, "content-length")) continue;
+    const std::string_view v = f.value;
+    if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string_view::npos) {
+      error = "invalid Content-Length";
+      return false;
+    }
+    std::uint64_t n = 0;
+    std::from_chars(v.data(), v.data() + v.size(), n);
+    if (present && n != value) {
+      error = "differing Content-Length values";
+      return false;
+    }
+    present = true;
+    value = n;
+  }
+  return true;
+}
+
+// Transfer-Encoding: the codings of every occurrence, in order; the last must be chunked, and only once.
+bool transfer_encoding(const std::vector<field>& fields, bool& present, bool& chunked_last, std::string& error) {
+  present = false;
+  chunked_last = false;
+  int chunked_count = 0;
+  for (const field& f : fields) {
+    if (!iequals(f.name, "transfer-encoding")) continue;
+    present = true;
+    std::string_view list = f.value;
+    while (!list.empty()) {
+      const std::size_t comma = list.find(',');
+      const std::string_view coding = trim(list.substr(0, comma));
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+      if (coding.empty()) continue;
+      chunked_last = iequals(coding, "chunked");
+      if (chunked_last) ++chunked_count;
+    }
+  }
+  if (present && chunked_count > 1) {
+    error = "chunked applied twice";
+    return false;
+  }
+  return true;
+}
+
+const field* find(const std::vector<field>& fields, std::string_view name) {
+  for (const field& f : fields)
+    if (iequals(f.name, name)) return &f;
+  return nullptr;
+}
+
+bool connection_has(const std::vector<field>& fields, std::string_view token) {
+  for (const field& f : fields)
+    if (iequals(f.name, "connection") && has_token(f.value, token)) return true;
+  return false;
+}
+
+template <class Parser>
+parse_result run_beast(Parser& parser, std::string_view head) {
+  parser.header_limit(static_cast<std::uint32_t>(header_limit + 4));
+  parser.eager(false);
+  boost::beast::error_code ec;
+  parser.put(boost::asio::buffer(head.data(), head.size()), ec);
+  if (ec && ec != beast_http::error::need_more) return {parse_status::invalid, 0, ec.message()};
+  if (!parser.is_header_done()) return {parse_status::invalid, 0, "incomplete head"};
+  return {parse_status::complete, 0, {}};
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]);
+    unsigned char y = static_cast<unsigned char>(b[i]);
+    if (x >= 'A' && x <= 'Z') x |= 0x20;
+    if (y >= 'A' && y <= 'Z') y |= 0x20;
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool has_token(std::string_view value, std::string_view token) noexcept {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    if (iequals(trim(value.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+parse_result parse_request(std::string_view bytes, request_head& out) {
+  raw_head raw;
+  parse_result r = scan(bytes, raw);
+  if (r.status != parse_status::complete) return r;
+
+  beast_http::request_parser<beast_http::empty_body> parser;
+  if (const parse_result g = run_beast(parser, raw.text); g.status != parse_status::complete) return g;
+  const auto& msg = parser.get();
+  out = request_head{};
+  out.method = std::string(msg.method_string());
+  out.target = std::string(msg.target());
+  out.version = msg.version();
+  if (out.version != 10 && out.version != 11) return {parse_status::invalid, 0, "unsupported HTTP version"};
+  out.fields = std::move(raw.fields);
+
+  std::string error;
+  bool has_length = false;
+  bool has_te = false;
+  bool chunked_last = false;
+  if (!content_length(out.fields, has_length, out.content_length, error) ||
+      !transfer_encoding(out.fields, has_te, chunked_last, error))
+    return {parse_status::invalid, 0, error};
+  if (has_te) {
+    if (out.version == 10) return {parse_status::invalid, 0, "Transfer-Encoding in HTTP/1.0"};
+    if (has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
+    if (!chunked_last) return {parse_status::invalid, 0, "Transfer-Encoding not ending in chunked"};
+    out.body = framing::chunked;
+  } else if (has_length && out.content_length > 0) {
+    out.body = framing::length;
+  }
+
+  int hosts = 0;
+  for (const field& f : out.fields) {
+    if (iequals(f.name, "host")) {
+      ++hosts;
+      out.host = f.value;
+    }
+  }
+  if (hosts > 1) return {parse_status::invalid, 0, "two Host fields"};
+  if (out.version == 11 && (hosts == 0 || out.host.empty())) return {parse_status::invalid, 0, "no Host"};
+
+  if (out.is_connect()) {
+    out.authority = out.target;
+  } else if (!out.target.empty() && out.target.front() != '/' && out.target != "*") {
+    const auto uri = boost::urls::parse_absolute_uri(out.target);
+    if (!uri || !uri->has_authority()) return {parse_status::invalid, 0, "invalid request target"};
+    if (uri->has_userinfo()) return {parse_status::invalid, 0, "userinfo in the request target"};
+    out.authority = std::string(uri->encoded_authority());
+    out.absolute_form = true;
+    if (hosts == 1 && !iequals(out.authority, out.host)) return {parse_status::invalid, 0, "target authority differs from Host"};
+  }
+
+  const bool close = connection_has(out.fields, "close");
+  out.keep_alive = out.version == 11 ? !close : (!close && connection_has(out.fields, "keep-alive"));
+  if (const field* upgrade = find(out.fields, "upgrade"))
+    out.upgrade_websocket = out.method == "GET" && has_token(upgrade->value, "websocket") && connection_has(out.fields, "upgrade");
+  if (const field* expect = find(out.fields, "expect")) out.expect_continue = iequals(expect->value, "100-continue");
+  return {parse_status::complete, raw.skipped + raw.text.size(), {}};
+}
+
+parse_result parse_response(std::string_view bytes, std::string_view request_method, response_head& out) {
+  raw_head raw;
+  parse_result r = scan(bytes, raw);
+  if (r.status != parse_status::complete) return r;
+  beast_http::response_parser<beast_http::empty_body> parser;
+  if (request_method == "HEAD") parser.skip(true);
+  if (const parse_result g = run_beast(parser, raw.text); g.status != parse_status::complete) return g;
+  const auto& msg = parser.get();
+  out = response_head{};
+  out.status = msg.result_int();
+  out.reason = std::string(msg.reason());
+  out.version = msg.version();
+  if (out.version != 10 && out.version != 11) return {parse_status::invalid, 0, "unsupported HTTP version"};
+  out.fields = std::move(raw.fields);
+
+  std::string error;
+  bool has_length = false;
+  bool has_te = false;
+  bool chunked_last = false;
+  if (!content_length(out.fields, has_length, out.content_length, error) ||
+      !transfer_encoding(out.fields, has_te, chunked_last, error))
+    return {parse_status::invalid, 0, error};
+  if (has_te && has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
+
+  const bool bodiless = request_method == "HEAD" || out.status / 100 == 1 || out.status == 204 ||
+                        out.status == 304 || (request_method == "CONNECT" && out.status / 100 == 2);
+  if (bodiless) {
+    out.body = framing::none;
+  } else if (has_te) {
+    out.body = chunked_last ? framing::chunked : framing::until_close;
+  } else if (has_length) {
+    out.body = out.content_length > 0 ? framing::length : framing::none;
+  } else {
+    out.body = framing::until_close;
+  }
+  const bool close = connection_has(out.fields, "close");
+  out.keep_alive = out.body != framing::until_close &&
+                   (out.version == 11 ? !close : (!close && connection_has(out.fields, "keep-alive")));
+  return {parse_status::complete, raw.skipped + raw.text.size(), {}};
+}
+
+}  // namespace cproxy::http

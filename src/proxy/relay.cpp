@@ -1,0 +1,170 @@
+// Implementation of relay.hpp.
+#include "relay.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "connect/coro/scope.hpp"
+#include "connect/http/chunked.hpp"
+
+namespace cproxy::proxy {
+namespace {
+
+constexpr std::size_t copy_buffer_size = 64 * 1024;
+// Below this, splicing costs more (two SQEs and a pipe) than copying saves.
+constexpr std::uint64_t splice_threshold = 256 * 1024;
+
+std::span<const std::byte> as_bytes(const std::string& s, std::size_t n) {
+  return {reinterpret_cast<const std::byte*>(s.data()), n};
+}
+
+// Sends the first `n` bytes of `pending` and removes them from it.
+coro::task<std::error_code> flush_pending(std::string* pending, std::size_t n, io::stream* to, io::duration idle) {
+  if (n == 0) co_return std::error_code{};
+  const io::io_result w = co_await to->write_all(as_bytes(*pending, n), idle);
+  pending->erase(0, n);
+  co_return w.ec;
+}
+
+}  // namespace
+
+coro::task<relay_outcome> relay_length(io::stream* from, std::string* pending, io::stream* to, std::uint64_t length,
+                                       io::duration idle, bool may_splice) {
+  relay_outcome out;
+  const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(length, pending->size()));
+  out.write_error = co_await flush_pending(pending, first, to, idle);
+  if (out.write_error) co_return out;
+  out.bytes = first;
+  std::uint64_t left = length - first;
+
+  io::socket* in = from->plain_socket();
+  io::socket* outs = to->plain_socket();
+  if (may_splice && in && outs && left >= splice_threshold) {
+    while (left > 0) {
+      const io::io_result r = co_await in->splice_to(*outs, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 20)));
+      if (r.ec) {
+        out.read_error = r.ec;  // splice does not say which side failed; either ends the message
+        co_return out;
+      }
+      if (r.bytes == 0) {
+        out.read_error = std::make_error_code(std::errc::connection_aborted);
+        co_return out;
+      }
+      left -= r.bytes;
+      out.bytes += r.bytes;
+    }
+    co_return out;
+  }
+
+  std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(left, copy_buffer_size)));
+  while (left > 0) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size()));
+    const io::io_result r = co_await from->read_some(std::span(buf.data(), want), idle);
+    if (r.ec || r.bytes == 0) {
+      out.read_error = r.ec ? r.ec : std::make_error_code(std::errc::connection_aborted);
+      co_return out;
+    }
+    const io::io_result w = co_await to->write_all(std::span<const std::byte>(buf.data(), r.bytes), idle);
+    if (w.ec) {
+      out.write_error = w.ec;
+      co_return out;
+    }
+    left -= r.bytes;
+    out.bytes += r.bytes;
+  }
+  co_return out;
+}
+
+coro::task<relay_outcome> relay_chunked(io::stream* from, std::string* pending, io::stream* to, io::duration idle) {
+  relay_outcome out;
+  http::chunked_scanner scanner;
+  for (int reads = 0;; ++reads) {
+    if (!pending->empty()) {
+      std::size_t used = 0;
+      const auto status = scanner.feed(*pending, used);
+      if (status == http::chunked_scanner::status::invalid) {
+        out.read_error = std::make_error_code(std::errc::bad_message);
+        co_return out;
+      }
+      out.write_error = co_await flush_pending(pending, used, to, idle);
+      if (out.write_error) co_return out;
+      out.bytes += used;
+      if (status == http::chunked_scanner::status::done) co_return out;
+    }
+    const std::size_t old = pending->size();
+    pending->resize(old + copy_buffer_size);
+    const io::io_result r =
+        co_await from->read_some(std::span(reinterpret_cast<std::byte*>(pending->data() + old), copy_buffer_size), idle);
+    pending->resize(old + (r.ec ? 0 : r.bytes));
+    if (r.ec || r.bytes == 0) {
+      out.read_error = r.ec ? r.ec : std::make_error_code(std::errc::connection_aborted);
+      co_return out;
+    }
+  }
+}
+
+coro::task<relay_outcome> relay_until_eof(io::stream* from, std::string* pending, io::stream* to, io::duration idle) {
+  relay_outcome out;
+  out.write_error = co_await flush_pending(pending, pending->size(), to, idle);
+  if (out.write_error) co_return out;
+  std::vector<std::byte> buf(copy_buffer_size);
+  for (;;) {
+    const io::io_result r = co_await from->read_some(buf, idle);
+    if (r.ec) {
+      out.read_error = r.ec;
+      co_return out;
+    }
+    if (r.bytes == 0) co_return out;  // the end of this message
+    const io::io_result w = co_await to->write_all(std::span<const std::byte>(buf.data(), r.bytes), idle);
+    if (w.ec) {
+      out.write_error = w.ec;
+      co_return out;
+    }
+    out.bytes += r.bytes;
+  }
+}
+
+namespace {
+
+struct tunnel_state {
+  io::stream* ends[2];
+  bool failed = false;
+};
+
+coro::task<void> one_way(tunnel_state* st, int from_index, std::string* pending, io::duration idle, bool may_splice) {
+  io::stream* from = st->ends[from_index];
+  io::stream* to = st->ends[1 - from_index];
+  relay_outcome r;
+  io::socket* in = from->plain_socket();
+  io::socket* out = to->plain_socket();
+  if (may_splice && in && out) {
+    r.write_error = co_await flush_pending(pending, pending->size(), to, idle);
+    while (r.ok()) {
+      const io::io_result moved = co_await in->splice_to(*out, 1 << 20);
+      if (moved.ec) r.read_error = moved.ec;
+      if (moved.ec || moved.bytes == 0) break;
+    }
+  } else {
+    r = co_await relay_until_eof(from, pending, to, idle);
+  }
+  if (r.ok() && !st->failed) {
+    to->shutdown_send();  // pass the half-close on: the other direction may still be talking
+  } else if (!st->failed) {
+    st->failed = true;  // an error or an idle timeout ends the whole tunnel
+    st->ends[0]->cancel();
+    st->ends[1]->cancel();
+  }
+}
+
+}  // namespace
+
+coro::task<void> tunnel(io::stream* client, std::string* client_pending, io::stream* upstream,
+                        std::string* upstream_pending, io::duration idle, bool may_splice) {
+  tunnel_state st{{client, upstream}};
+  coro::scope directions;
+  directions.spawn(one_way(&st, 0, client_pending, idle, may_splice));
+  directions.spawn(one_way(&st, 1, upstream_pending, idle, may_splice));
+  co_await directions.join();
+}
+
+}  // namespace cproxy::proxy

@@ -1,0 +1,34 @@
+// Moving bodies and tunnels between the client and the upstream. Each relay starts with the bytes
+// already read past a head (`pending`), forwards everything as soon as it arrives (a stream is never
+// held back to fill a buffer), and splices where both ends are plain sockets and the backend can.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+#include "connect/coro/task.hpp"
+#include "connect/io/stream.hpp"
+
+namespace cproxy::proxy {
+
+struct relay_outcome {
+  std::error_code read_error;   // on the source side (EOF too early counts: connection_aborted)
+  std::error_code write_error;  // on the destination side
+  std::uint64_t bytes = 0;
+  bool ok() const noexcept { return !read_error && !write_error; }
+};
+
+// Exactly `length` bytes (a Content-Length body).
+coro::task<relay_outcome> relay_length(io::stream* from, std::string* pending, io::stream* to, std::uint64_t length,
+                                       io::duration idle, bool may_splice);
+// A chunked body, checked as it passes; a malformed one ends with read_error = bad_message. Bytes past
+// its end stay in `pending`.
+coro::task<relay_outcome> relay_chunked(io::stream* from, std::string* pending, io::stream* to, io::duration idle);
+// Until the source closes (a response without length).
+coro::task<relay_outcome> relay_until_eof(io::stream* from, std::string* pending, io::stream* to, io::duration idle);
+// Both directions until both ends have closed, or either fails, or nothing moves for `idle`.
+coro::task<void> tunnel(io::stream* client, std::string* client_pending, io::stream* upstream,
+                        std::string* upstream_pending, io::duration idle, bool may_splice);
+
+}  // namespace cproxy::proxy

@@ -1,0 +1,30 @@
+// Implementation of upstream_pool.hpp.
+#include "upstream_pool.hpp"
+
+namespace cproxy::proxy {
+
+std::optional<io::socket> upstream_pool::take(const std::string& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return std::nullopt;
+  auto& list = it->second;
+  const auto now = std::chrono::steady_clock::now();
+  while (!list.empty()) {
+    idle_connection c = std::move(list.back());
+    list.pop_back();
+    if (now - c.since < max_idle_age && c.socket.is_quiet()) return std::move(c.socket);
+  }
+  return std::nullopt;
+}
+
+void upstream_pool::give_back(const std::string& key, io::socket s) {
+  auto& list = idle_[key];
+  if (list.size() >= max_idle_per_key) list.erase(list.begin());
+  list.push_back({std::move(s), std::chrono::steady_clock::now()});
+}
+
+int upstream_pool::preferred_family(const std::string& key) const {
+  const auto it = family_.find(key);
+  return it == family_.end() ? 4 : it->second;
+}
+
+}  // namespace cproxy::proxy

@@ -1,0 +1,38 @@
+// upstream_pool: idle keep-alive connections to upstreams, per worker (never shared between threads),
+// keyed by the upstream's address. Also remembers which address of `localhost` answered last.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "connect/io/socket.hpp"
+
+namespace cproxy::proxy {
+
+class upstream_pool {
+ public:
+  // A pooled connection that still looks alive (no EOF or stray bytes waiting), or nullopt.
+  std::optional<io::socket> take(const std::string& key);
+  void give_back(const std::string& key, io::socket s);
+  void clear() { idle_.clear(); }
+
+  // For "localhost" routes: 6 when ::1 answered last, else 4.
+  int preferred_family(const std::string& key) const;
+  void remember_family(const std::string& key, int family) { family_[key] = family; }
+
+ private:
+  struct idle_connection {
+    io::socket socket;
+    std::chrono::steady_clock::time_point since;
+  };
+  static constexpr std::size_t max_idle_per_key = 32;
+  // Node's default keepAliveTimeout is 5 s: older idle connections are likely closed by now.
+  static constexpr std::chrono::seconds max_idle_age{4};
+  std::unordered_map<std::string, std::vector<idle_connection>> idle_;
+  std::unordered_map<std::string, int> family_;
+};
+
+}  // namespace cproxy::proxy
