@@ -144,6 +144,8 @@ bool connection_has(const std::vector<field>& fields, std::string_view token) {
 template <class Parser>
 parse_result run_beast(Parser& parser, std::string_view head) {
   parser.header_limit(static_cast<std::uint32_t>(header_limit + 4));
+  // Bodies are relayed, never held: Beast's default 8 MiB body limit would refuse a large Content-Length.
+  parser.body_limit(boost::none);
   parser.eager(false);
   boost::beast::error_code ec;
   parser.put(boost::asio::buffer(head.data(), head.size()), ec);

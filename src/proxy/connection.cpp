@@ -23,7 +23,7 @@ struct conn {
   const server_env* env;
   worker_env* w;
   io::socket_stream client;
-  std::string in;  // client bytes read but not used yet (the rest of a head, a body, the next request)
+  byte_buffer in;  // client bytes read but not used yet (the rest of a head, a body, the next request)
   std::string client_ip;
 };
 
@@ -31,17 +31,16 @@ std::span<const std::byte> bytes_of(const std::string& s) { return {reinterpret_
 
 // True once `buf` may hold a whole head: a blank line (CRLF CRLF, or a bare-LF one to reject) lies at
 // or after `from`. Parsing only then keeps a client that trickles bytes from costing a parse per byte.
-bool may_hold_head(const std::string& buf, std::size_t from) {
+bool may_hold_head(std::string_view buf, std::size_t from) {
   const std::size_t start = from > 3 ? from - 3 : 0;
-  return buf.find("\n\r\n", start) != std::string::npos || buf.find("\n\n", start) != std::string::npos;
+  return buf.find("\n\r\n", start) != std::string_view::npos || buf.find("\n\n", start) != std::string_view::npos;
 }
 
 // Appends up to read_chunk bytes from `s` to `buf`.
-coro::task<io::io_result> read_more(io::stream* s, std::string* buf, io::duration timeout) {
-  const std::size_t old = buf->size();
-  buf->resize(old + read_chunk);
-  const io::io_result r = co_await s->read_some(std::span(reinterpret_cast<std::byte*>(buf->data() + old), read_chunk), timeout);
-  buf->resize(old + (r.ec ? 0 : r.bytes));
+coro::task<io::io_result> read_more(io::stream* s, byte_buffer* buf, io::duration timeout) {
+  const std::span<std::byte> space = buf->prepare(read_chunk);
+  const io::io_result r = co_await s->read_some(space.first(read_chunk), timeout);
+  if (!r.ec) buf->commit(r.bytes);
   co_return r;
 }
 
@@ -58,8 +57,8 @@ coro::task<head_status> read_head(conn* c, http::request_head* head, std::size_t
   std::size_t scanned = 0;
   std::optional<clock::time_point> deadline;  // the header timeout runs from the head's first byte
   for (int reads = 0; reads < 1'000'000; ++reads) {
-    if (!c->in.empty() && may_hold_head(c->in, scanned)) {
-      const http::parse_result r = http::parse_request(c->in, *head);
+    if (!c->in.empty() && may_hold_head(c->in.view(), scanned)) {
+      const http::parse_result r = http::parse_request(c->in.view(), *head);
       if (r.status == http::parse_status::complete) {
         *head_len = r.consumed;
         co_return head_status::ok;
@@ -139,13 +138,13 @@ coro::task<dialed> connect_upstream(conn* c, const route::route* r, bool allow_p
 
 enum class response_status { ok, closed, timeout, invalid };
 
-coro::task<response_status> read_response_head(io::stream* up, std::string* buf, std::string method,
+coro::task<response_status> read_response_head(io::stream* up, byte_buffer* buf, std::string method,
                                                http::response_head* out, std::size_t* len, io::duration timeout) {
   std::size_t scanned = 0;
   const clock::time_point deadline = clock::now() + timeout;
   for (int reads = 0; reads < 1'000'000; ++reads) {
-    if (!buf->empty() && may_hold_head(*buf, scanned)) {
-      const http::parse_result r = http::parse_response(*buf, method, *out);
+    if (!buf->empty() && may_hold_head(buf->view(), scanned)) {
+      const http::parse_result r = http::parse_response(buf->view(), method, *out);
       if (r.status == http::parse_status::complete) {
         *len = r.consumed;
         co_return response_status::ok;
@@ -215,7 +214,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
     body_sent = true;
   }
 
-  std::string up_in;
+  byte_buffer up_in;
   http::response_head resp;
   std::size_t resp_len = 0;
   for (int interim = 0;; ++interim) {
@@ -232,7 +231,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
     if (resp.status >= 200 || resp.status == 101 || interim >= 100) break;
     // 1xx: pass it on; a 100 is the go-ahead for a body that waited on Expect: 100-continue.
     const std::string interim_head = http::client_response_head(resp, true);
-    up_in.erase(0, resp_len);
+    up_in.consume(resp_len);
     if ((co_await c->client.write_all(bytes_of(interim_head), t.idle)).ec) co_return exchange_result::close;
     if (resp.status == 100 && !body_sent) {
       const relay_outcome b = co_await relay_request_body(c, head, &up);
@@ -240,7 +239,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
       body_sent = true;
     }
   }
-  up_in.erase(0, resp_len);
+  up_in.consume(resp_len);
 
   if (resp.status == 101) {
     if (!head->upgrade_websocket) co_return co_await send_error(c, bad_gateway_response(r->name, "unexpected 101."));
@@ -256,8 +255,8 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
   std::string out = http::client_response_head(resp, client_keep);
   if (resp.body == http::framing::length) {
     const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(resp.content_length, up_in.size()));
-    out.append(up_in, 0, take);  // a small response leaves in one write
-    up_in.erase(0, take);
+    out.append(up_in.view().substr(0, take));  // a small response leaves in one write
+    up_in.consume(take);
     resp.content_length -= take;
   }
   if ((co_await c->client.write_all(bytes_of(out), t.idle)).ec) co_return exchange_result::close;
@@ -287,7 +286,7 @@ coro::task<exchange_result> open_tunnel(conn* c, const route::route* r) {
   io::socket_stream up(std::move(d.socket));
   const std::string established = connect_established_response();
   if ((co_await c->client.write_all(bytes_of(established), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
-  std::string nothing;
+  byte_buffer nothing;
   co_await tunnel(&c->client, &c->in, &up, &nothing, c->env->options->timeouts.tunnel_idle, c->w->splice);
   co_return exchange_result::close;
 }
@@ -356,7 +355,7 @@ coro::task<void> serve_connection(io::socket client, const server_env* env, work
       co_await c.client.write_all(bytes_of(answer), env->options->timeouts.header);
       co_return;
     }
-    c.in.erase(0, head_len);
+    c.in.consume(head_len);
     const exchange_result result = co_await handle_request(&c, &head);
     if (result != exchange_result::keep_alive) co_return;
   }

@@ -2,7 +2,7 @@
 #include "relay.hpp"
 
 #include <algorithm>
-#include <vector>
+#include <memory>
 
 #include "connect/coro/scope.hpp"
 #include "connect/http/chunked.hpp"
@@ -14,21 +14,21 @@ constexpr std::size_t copy_buffer_size = 64 * 1024;
 // Below this, splicing costs more (two SQEs and a pipe) than copying saves.
 constexpr std::uint64_t splice_threshold = 256 * 1024;
 
-std::span<const std::byte> as_bytes(const std::string& s, std::size_t n) {
-  return {reinterpret_cast<const std::byte*>(s.data()), n};
-}
-
 // Sends the first `n` bytes of `pending` and removes them from it.
-coro::task<std::error_code> flush_pending(std::string* pending, std::size_t n, io::stream* to, io::duration idle) {
+coro::task<std::error_code> flush_pending(byte_buffer* pending, std::size_t n, io::stream* to, io::duration idle) {
   if (n == 0) co_return std::error_code{};
-  const io::io_result w = co_await to->write_all(as_bytes(*pending, n), idle);
-  pending->erase(0, n);
+  const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(pending->view().data()), n);
+  const io::io_result w = co_await to->write_all(bytes, idle);
+  pending->consume(n);
   co_return w.ec;
 }
 
+// A relay's copy buffer; not zeroed (the reads fill it).
+std::unique_ptr<std::byte[]> copy_buffer(std::size_t n) { return std::unique_ptr<std::byte[]>(new std::byte[n]); }
+
 }  // namespace
 
-coro::task<relay_outcome> relay_length(io::stream* from, std::string* pending, io::stream* to, std::uint64_t length,
+coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, io::stream* to, std::uint64_t length,
                                        io::duration idle, bool may_splice) {
   relay_outcome out;
   const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(length, pending->size()));
@@ -56,15 +56,16 @@ coro::task<relay_outcome> relay_length(io::stream* from, std::string* pending, i
     co_return out;
   }
 
-  std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(left, copy_buffer_size)));
+  const std::size_t buf_size = static_cast<std::size_t>(std::min<std::uint64_t>(left, copy_buffer_size));
+  const std::unique_ptr<std::byte[]> buf = copy_buffer(buf_size);
   while (left > 0) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size()));
-    const io::io_result r = co_await from->read_some(std::span(buf.data(), want), idle);
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf_size));
+    const io::io_result r = co_await from->read_some(std::span(buf.get(), want), idle);
     if (r.ec || r.bytes == 0) {
       out.read_error = r.ec ? r.ec : std::make_error_code(std::errc::connection_aborted);
       co_return out;
     }
-    const io::io_result w = co_await to->write_all(std::span<const std::byte>(buf.data(), r.bytes), idle);
+    const io::io_result w = co_await to->write_all(std::span<const std::byte>(buf.get(), r.bytes), idle);
     if (w.ec) {
       out.write_error = w.ec;
       co_return out;
@@ -75,13 +76,13 @@ coro::task<relay_outcome> relay_length(io::stream* from, std::string* pending, i
   co_return out;
 }
 
-coro::task<relay_outcome> relay_chunked(io::stream* from, std::string* pending, io::stream* to, io::duration idle) {
+coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle) {
   relay_outcome out;
   http::chunked_scanner scanner;
   for (int reads = 0;; ++reads) {
     if (!pending->empty()) {
       std::size_t used = 0;
-      const auto status = scanner.feed(*pending, used);
+      const auto status = scanner.feed(pending->view(), used);
       if (status == http::chunked_scanner::status::invalid) {
         out.read_error = std::make_error_code(std::errc::bad_message);
         co_return out;
@@ -91,11 +92,9 @@ coro::task<relay_outcome> relay_chunked(io::stream* from, std::string* pending, 
       out.bytes += used;
       if (status == http::chunked_scanner::status::done) co_return out;
     }
-    const std::size_t old = pending->size();
-    pending->resize(old + copy_buffer_size);
-    const io::io_result r =
-        co_await from->read_some(std::span(reinterpret_cast<std::byte*>(pending->data() + old), copy_buffer_size), idle);
-    pending->resize(old + (r.ec ? 0 : r.bytes));
+    const std::span<std::byte> space = pending->prepare(copy_buffer_size);
+    const io::io_result r = co_await from->read_some(space, idle);
+    if (!r.ec) pending->commit(r.bytes);
     if (r.ec || r.bytes == 0) {
       out.read_error = r.ec ? r.ec : std::make_error_code(std::errc::connection_aborted);
       co_return out;
@@ -103,19 +102,19 @@ coro::task<relay_outcome> relay_chunked(io::stream* from, std::string* pending, 
   }
 }
 
-coro::task<relay_outcome> relay_until_eof(io::stream* from, std::string* pending, io::stream* to, io::duration idle) {
+coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle) {
   relay_outcome out;
   out.write_error = co_await flush_pending(pending, pending->size(), to, idle);
   if (out.write_error) co_return out;
-  std::vector<std::byte> buf(copy_buffer_size);
+  const std::unique_ptr<std::byte[]> buf = copy_buffer(copy_buffer_size);
   for (;;) {
-    const io::io_result r = co_await from->read_some(buf, idle);
+    const io::io_result r = co_await from->read_some(std::span(buf.get(), copy_buffer_size), idle);
     if (r.ec) {
       out.read_error = r.ec;
       co_return out;
     }
     if (r.bytes == 0) co_return out;  // the end of this message
-    const io::io_result w = co_await to->write_all(std::span<const std::byte>(buf.data(), r.bytes), idle);
+    const io::io_result w = co_await to->write_all(std::span<const std::byte>(buf.get(), r.bytes), idle);
     if (w.ec) {
       out.write_error = w.ec;
       co_return out;
@@ -131,7 +130,7 @@ struct tunnel_state {
   bool failed = false;
 };
 
-coro::task<void> one_way(tunnel_state* st, int from_index, std::string* pending, io::duration idle, bool may_splice) {
+coro::task<void> one_way(tunnel_state* st, int from_index, byte_buffer* pending, io::duration idle, bool may_splice) {
   io::stream* from = st->ends[from_index];
   io::stream* to = st->ends[1 - from_index];
   relay_outcome r;
@@ -158,8 +157,8 @@ coro::task<void> one_way(tunnel_state* st, int from_index, std::string* pending,
 
 }  // namespace
 
-coro::task<void> tunnel(io::stream* client, std::string* client_pending, io::stream* upstream,
-                        std::string* upstream_pending, io::duration idle, bool may_splice) {
+coro::task<void> tunnel(io::stream* client, byte_buffer* client_pending, io::stream* upstream,
+                        byte_buffer* upstream_pending, io::duration idle, bool may_splice) {
   tunnel_state st{{client, upstream}};
   coro::scope directions;
   directions.spawn(one_way(&st, 0, client_pending, idle, may_splice));

@@ -4,10 +4,10 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <system_error>
 
 #include "connect/coro/task.hpp"
+#include "byte_buffer.hpp"
 #include "connect/io/stream.hpp"
 
 namespace cproxy::proxy {
@@ -20,15 +20,15 @@ struct relay_outcome {
 };
 
 // Exactly `length` bytes (a Content-Length body).
-coro::task<relay_outcome> relay_length(io::stream* from, std::string* pending, io::stream* to, std::uint64_t length,
+coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, io::stream* to, std::uint64_t length,
                                        io::duration idle, bool may_splice);
 // A chunked body, checked as it passes; a malformed one ends with read_error = bad_message. Bytes past
 // its end stay in `pending`.
-coro::task<relay_outcome> relay_chunked(io::stream* from, std::string* pending, io::stream* to, io::duration idle);
+coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle);
 // Until the source closes (a response without length).
-coro::task<relay_outcome> relay_until_eof(io::stream* from, std::string* pending, io::stream* to, io::duration idle);
+coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle);
 // Both directions until both ends have closed, or either fails, or nothing moves for `idle`.
-coro::task<void> tunnel(io::stream* client, std::string* client_pending, io::stream* upstream,
-                        std::string* upstream_pending, io::duration idle, bool may_splice);
+coro::task<void> tunnel(io::stream* client, byte_buffer* client_pending, io::stream* upstream,
+                        byte_buffer* upstream_pending, io::duration idle, bool may_splice);
 
 }  // namespace cproxy::proxy
