@@ -22,8 +22,10 @@ bool dropped_request_field(std::string_view name, bool upgrading) {
   return name.find('_') != std::string_view::npos;
 }
 
-// A field named in a Connection header is hop-by-hop too.
+// A field named in a Connection header is hop-by-hop too, except those that frame or route the
+// message: a client listing Content-Length there must not get its body read as a second request.
 bool listed_in_connection(const std::vector<field>& fields, std::string_view name) {
+  if (iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "host")) return false;
   for (const field& f : fields)
     if (iequals(f.name, "connection") && has_token(f.value, name)) return true;
   return false;
@@ -40,7 +42,7 @@ std::string origin_form(const request_head& head) {
   if (!head.absolute_form) return head.target;
   const auto uri = boost::urls::parse_absolute_uri(head.target);
   std::string target = uri ? std::string(uri->encoded_path()) : std::string();
-  if (target.empty()) target = "/";
+  if (target.empty()) target.push_back('/');  // not = "/": GCC 12 bug 105329 warns (-Wrestrict)
   if (uri && uri->has_query()) {
     target += '?';
     target += uri->encoded_query();
@@ -111,7 +113,8 @@ std::string client_response_head(const response_head& head, bool keep_alive) {
       continue;
     }
     if (iequals(f.name, "connection") || iequals(f.name, "keep-alive") || iequals(f.name, "proxy-connection") ||
-        iequals(f.name, "x-private-connect-proxy") || listed_in_connection(head.fields, f.name))
+        iequals(f.name, "upgrade") || iequals(f.name, "x-private-connect-proxy") ||
+        listed_in_connection(head.fields, f.name))
       continue;
     append_field(out, f.name, f.value);
   }

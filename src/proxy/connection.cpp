@@ -8,6 +8,7 @@
 #include <string>
 
 #include "connect/core/log.hpp"
+#include "connect/coro/scope.hpp"
 #include "connect/http/head.hpp"
 #include "connect/http/rewrite.hpp"
 #include "relay.hpp"
@@ -139,9 +140,8 @@ coro::task<dialed> connect_upstream(conn* c, const route::route* r, bool allow_p
 enum class response_status { ok, closed, timeout, invalid };
 
 coro::task<response_status> read_response_head(io::stream* up, byte_buffer* buf, std::string method,
-                                               http::response_head* out, std::size_t* len, io::duration timeout) {
+                                               http::response_head* out, std::size_t* len, clock::time_point deadline) {
   std::size_t scanned = 0;
-  const clock::time_point deadline = clock::now() + timeout;
   for (int reads = 0; reads < 1'000'000; ++reads) {
     if (!buf->empty() && may_hold_head(buf->view(), scanned)) {
       const http::parse_result r = http::parse_response(buf->view(), method, *out);
@@ -161,6 +161,30 @@ coro::task<response_status> read_response_head(io::stream* up, byte_buffer* buf,
     if (r.ec || r.bytes == 0) co_return response_status::closed;
   }
   co_return response_status::closed;
+}
+
+// While a slow upstream thinks, watches the client: if it goes away, the upstream is released at once
+// instead of when its answer finally comes. Bytes that arrive instead (a pipelined request) are kept.
+coro::task<void> watch_client(conn* c, io::stream* up, bool* client_gone, io::duration limit) {
+  const io::io_result r = co_await read_more(&c->client, &c->in, limit);
+  if (io::is_cancelled(r.ec) || (!r.ec && r.bytes > 0)) co_return;
+  *client_gone = true;
+  up->cancel();
+}
+
+// The response head: a quick answer is read directly; a slow one with the client watched meanwhile.
+coro::task<response_status> await_response_head(conn* c, io::stream* up, byte_buffer* up_in, const http::request_head* head,
+                                                http::response_head* resp, std::size_t* len, bool* client_gone) {
+  const clock::time_point deadline = clock::now() + c->env->options->timeouts.response;
+  const clock::time_point quick = std::min(deadline, clock::now() + std::chrono::seconds(1));
+  response_status rs = co_await read_response_head(up, up_in, head->method, resp, len, quick);
+  if (rs != response_status::timeout || clock::now() >= deadline) co_return rs;
+  coro::scope watcher;
+  watcher.spawn(watch_client(c, up, client_gone, left_until(deadline)));
+  rs = co_await read_response_head(up, up_in, head->method, resp, len, deadline);
+  c->client.cancel();  // ends the watcher's read if it is still waiting
+  co_await watcher.join();
+  co_return rs;
 }
 
 coro::task<relay_outcome> relay_request_body(conn* c, const http::request_head* head, io::stream* up) {
@@ -218,7 +242,9 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
   http::response_head resp;
   std::size_t resp_len = 0;
   for (int interim = 0;; ++interim) {
-    const response_status rs = co_await read_response_head(&up, &up_in, head->method, &resp, &resp_len, t.response);
+    bool client_gone = false;
+    const response_status rs = co_await await_response_head(c, &up, &up_in, head, &resp, &resp_len, &client_gone);
+    if (client_gone) co_return exchange_result::close;
     if (rs == response_status::closed && replayable && up_in.empty()) co_return exchange_result::retry;
     if (rs == response_status::timeout) {
       log::info("504 ", r->name, ": no response within ", t.response.count(), " ms");
