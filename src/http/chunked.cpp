@@ -12,7 +12,7 @@ int hex_value(char c) noexcept {
 bool is_ctl(unsigned char c) noexcept { return (c < 0x20 && c != '\t') || c == 0x7f; }
 }  // namespace
 
-chunked_scanner::status chunked_scanner::feed(std::string_view bytes, std::size_t& used) noexcept {
+chunked_scanner::status chunked_scanner::feed(std::string_view bytes, std::size_t& used, std::string* data) {
   std::size_t i = 0;
   while (i < bytes.size()) {
     const char c = bytes[i];
@@ -47,6 +47,7 @@ chunked_scanner::status chunked_scanner::feed(std::string_view bytes, std::size_
         break;
       case state::data: {
         const std::uint64_t take = bytes.size() - i < remaining_ ? bytes.size() - i : remaining_;
+        if (data) data->append(bytes.substr(i, static_cast<std::size_t>(take)));
         i += take;
         remaining_ -= take;
         if (remaining_ == 0) state_ = state::data_cr;

@@ -98,7 +98,7 @@ std::string forward_request_head(const request_head& head, const forward_context
   return out;
 }
 
-std::string client_response_head(const response_head& head, bool keep_alive) {
+std::string client_response_head(const response_head& head, bool keep_alive, bool unchunked) {
   std::string out;
   out.reserve(512);
   out += "HTTP/1.1 ";
@@ -114,6 +114,7 @@ std::string client_response_head(const response_head& head, bool keep_alive) {
     }
     if (iequals(f.name, "connection") || iequals(f.name, "keep-alive") || iequals(f.name, "proxy-connection") ||
         iequals(f.name, "upgrade") || iequals(f.name, "x-private-connect-proxy") ||
+        (unchunked && (iequals(f.name, "transfer-encoding") || iequals(f.name, "trailer"))) ||
         listed_in_connection(head.fields, f.name))
       continue;
     append_field(out, f.name, f.value);

@@ -21,12 +21,12 @@ class byte_buffer {
   std::span<std::byte> prepare(std::size_t n) {
     if (capacity_ - end_ < n) {
       if (begin_ > 0 && capacity_ - size() >= n) {
-        std::memmove(data_.get(), data_.get() + begin_, size());
+        std::memmove(data_.get(), data_.get() + begin_, size());  // size() > 0: begin_ == end_ resets both
       } else {
         std::size_t grown = capacity_ ? capacity_ : n;
         while (grown < size() + n) grown *= 2;
         std::unique_ptr<char[]> bigger(new char[grown]);  // default-initialised: no zeroing
-        std::memcpy(bigger.get(), data_.get() + begin_, size());
+        if (size() > 0) std::memcpy(bigger.get(), data_.get() + begin_, size());
         data_ = std::move(bigger);
         capacity_ = grown;
       }
@@ -41,6 +41,7 @@ class byte_buffer {
     if (begin_ == end_) begin_ = end_ = 0;
   }
   void append(std::string_view s) {
+    if (s.empty()) return;
     std::memcpy(prepare(s.size()).data(), s.data(), s.size());
     commit(s.size());
   }

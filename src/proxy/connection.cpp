@@ -45,8 +45,9 @@ coro::task<io::io_result> read_more(io::stream* s, byte_buffer* buf, io::duratio
   co_return r;
 }
 
+// Rounded up: a timer that fires before the deadline would be read as the deadline passing too early.
 io::duration left_until(clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<io::duration>(deadline - clock::now());
+  const auto left = std::chrono::ceil<io::duration>(deadline - clock::now());
   return left.count() > 0 ? left : io::duration{1};
 }
 
@@ -167,7 +168,8 @@ coro::task<response_status> read_response_head(io::stream* up, byte_buffer* buf,
 // instead of when its answer finally comes. Bytes that arrive instead (a pipelined request) are kept.
 coro::task<void> watch_client(conn* c, io::stream* up, bool* client_gone, io::duration limit) {
   const io::io_result r = co_await read_more(&c->client, &c->in, limit);
-  if (io::is_cancelled(r.ec) || (!r.ec && r.bytes > 0)) co_return;
+  // Gone means EOF or a reset; a cancel (the answer came) or the deadline (the 504 path) is not.
+  if (io::is_cancelled(r.ec) || io::is_timeout(r.ec) || (!r.ec && r.bytes > 0)) co_return;
   *client_gone = true;
   up->cancel();
 }
@@ -277,8 +279,11 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
 
   // A body the client announced but that never went (the upstream answered without a 100) is still
   // on the client connection: it cannot carry another request.
-  const bool client_keep = head->keep_alive && body_sent && resp.body != http::framing::until_close && !c->w->draining;
-  std::string out = http::client_response_head(resp, client_keep);
+  // An HTTP/1.0 client cannot read chunked (RFC 9112 6.1): it gets the payload, ended by closing.
+  const bool unchunk = head->version == 10 && resp.body == http::framing::chunked;
+  const bool client_keep =
+      head->keep_alive && body_sent && resp.body != http::framing::until_close && !unchunk && !c->w->draining;
+  std::string out = http::client_response_head(resp, client_keep, unchunk);
   if (resp.body == http::framing::length) {
     const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(resp.content_length, up_in.size()));
     out.append(up_in.view().substr(0, take));  // a small response leaves in one write
@@ -293,7 +298,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
     case http::framing::length:
       if (resp.content_length > 0) body = co_await relay_length(&up, &up_in, &c->client, resp.content_length, t.idle, c->w->splice);
       break;
-    case http::framing::chunked: body = co_await relay_chunked(&up, &up_in, &c->client, t.idle); break;
+    case http::framing::chunked: body = co_await relay_chunked(&up, &up_in, &c->client, t.idle, unchunk); break;
     case http::framing::until_close: body = co_await relay_until_eof(&up, &up_in, &c->client, t.idle); break;
   }
   if (!body.ok()) co_return exchange_result::close;  // the response started: closing is all that is left

@@ -76,18 +76,29 @@ coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, i
   co_return out;
 }
 
-coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle) {
+coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
+                                        bool unchunk) {
   relay_outcome out;
   http::chunked_scanner scanner;
+  std::string payload;
   for (int reads = 0;; ++reads) {
     if (!pending->empty()) {
       std::size_t used = 0;
-      const auto status = scanner.feed(pending->view(), used);
+      payload.clear();
+      const auto status = scanner.feed(pending->view(), used, unchunk ? &payload : nullptr);
       if (status == http::chunked_scanner::status::invalid) {
         out.read_error = std::make_error_code(std::errc::bad_message);
         co_return out;
       }
-      out.write_error = co_await flush_pending(pending, used, to, idle);
+      if (unchunk) {
+        pending->consume(used);
+        if (!payload.empty()) {
+          const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size());
+          out.write_error = (co_await to->write_all(bytes, idle)).ec;
+        }
+      } else {
+        out.write_error = co_await flush_pending(pending, used, to, idle);
+      }
       if (out.write_error) co_return out;
       out.bytes += used;
       if (status == http::chunked_scanner::status::done) co_return out;

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace cproxy::http {
@@ -15,7 +16,8 @@ class chunked_scanner {
 
   // Looks at `bytes`; `used` is how many of them belong to this body (all of them unless the body
   // ends inside). After `done`, the bytes past `used` are the next message's.
-  status feed(std::string_view bytes, std::size_t& used) noexcept;
+  // With `data`, the chunks' payload is appended to it (to unchunk a body for an HTTP/1.0 client).
+  status feed(std::string_view bytes, std::size_t& used, std::string* data = nullptr);
   // Bytes of chunk data that can pass without being looked at (for splicing large chunks).
   std::uint64_t data_remaining() const noexcept { return state_ == state::data ? remaining_ : 0; }
   void skip_data(std::uint64_t n) noexcept { remaining_ -= n; }

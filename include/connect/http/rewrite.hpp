@@ -31,6 +31,8 @@ std::string forward_request_head(const request_head& head, const forward_context
 
 // The response head as the client receives it. `keep_alive` decides the Connection field the proxy
 // sends; an upgrade (101) keeps Connection/Upgrade as the upstream sent them.
-std::string client_response_head(const response_head& head, bool keep_alive);
+// `unchunked`: the proxy removes the chunked coding (an HTTP/1.0 client), so Transfer-Encoding and
+// Trailer go too.
+std::string client_response_head(const response_head& head, bool keep_alive, bool unchunked = false);
 
 }  // namespace cproxy::http
