@@ -103,6 +103,7 @@ int run_foreground(const proxy_options& options) {
   server_options.version = version;
   server_options.started_at = log::iso8601_now();
   server_options.timeouts = config.timeouts;
+  server_options.max_body = options.max_body;
   published<route::table> routes(std::make_shared<const route::table>(initial_routes(config, warnings)));
   for (const std::string& w : warnings) log::warn(w);
   std::optional<proxy::server> server;

@@ -48,6 +48,7 @@ chunked_scanner::status chunked_scanner::feed(std::string_view bytes, std::size_
       case state::data: {
         const std::uint64_t take = bytes.size() - i < remaining_ ? bytes.size() - i : remaining_;
         if (data) data->append(bytes.substr(i, static_cast<std::size_t>(take)));
+        payload_ += take;
         i += take;
         remaining_ -= take;
         if (remaining_ == 0) state_ = state::data_cr;

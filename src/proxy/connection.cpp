@@ -193,7 +193,8 @@ coro::task<relay_outcome> relay_request_body(conn* c, const http::request_head* 
   const io::duration idle = c->env->options->timeouts.idle;
   if (head->body == http::framing::length)
     co_return co_await relay_length(&c->client, &c->in, up, head->content_length, idle, c->w->splice);
-  if (head->body == http::framing::chunked) co_return co_await relay_chunked(&c->client, &c->in, up, idle);
+  if (head->body == http::framing::chunked)
+    co_return co_await relay_chunked(&c->client, &c->in, up, idle, false, c->env->options->max_body);
   co_return relay_outcome{};
 }
 
@@ -235,6 +236,8 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
   bool body_sent = head->body == http::framing::none;
   if (!body_sent && !head->expect_continue) {
     const relay_outcome b = co_await relay_request_body(c, head, &up);
+    if (b.read_error == std::errc::file_too_large)
+      co_return co_await send_error(c, body_too_large_response(c->env->options->max_body));
     if (b.read_error) co_return exchange_result::close;  // the client went away or sent a bad body
     if (b.write_error) co_return co_await send_error(c, bad_gateway_response(r->name, "the service stopped reading the request."));
     body_sent = true;
@@ -360,6 +363,9 @@ coro::task<exchange_result> handle_request(conn* c, const http::request_head* he
 
   const route::route* r = where.target;
   if (head->is_connect()) co_return co_await open_tunnel(c, r);
+  const std::uint64_t max_body = c->env->options->max_body;
+  if (max_body > 0 && head->body == http::framing::length && head->content_length > max_body)
+    co_return co_await send_error(c, body_too_large_response(max_body));
   const http::hop_trail trail = http::follow_trail(*head, r->name);
   if (trail.loop) {
     log::info("508 ", r->name, ": loop, route trail ", trail.routes);

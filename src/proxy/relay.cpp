@@ -77,7 +77,7 @@ coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, i
 }
 
 coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
-                                        bool unchunk) {
+                                        bool unchunk, std::uint64_t limit) {
   relay_outcome out;
   http::chunked_scanner scanner;
   std::string payload;
@@ -88,6 +88,11 @@ coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, 
       const auto status = scanner.feed(pending->view(), used, unchunk ? &payload : nullptr);
       if (status == http::chunked_scanner::status::invalid) {
         out.read_error = std::make_error_code(std::errc::bad_message);
+        co_return out;
+      }
+      if (limit > 0 && scanner.payload_bytes() > limit) {
+        // Past the limit: stop before these bytes go on.
+        out.read_error = std::make_error_code(std::errc::file_too_large);
         co_return out;
       }
       if (unchunk) {

@@ -25,8 +25,9 @@ coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, i
 // A chunked body, checked as it passes; a malformed one ends with read_error = bad_message. Bytes past
 // its end stay in `pending`. With `unchunk`, only the payload goes on (for an HTTP/1.0 client, which
 // cannot read chunked: the end of the body is then the end of the connection).
+// `limit` (0: none) bounds the payload: past it the relay stops with read_error = file_too_large.
 coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
-                                        bool unchunk = false);
+                                        bool unchunk = false, std::uint64_t limit = 0);
 // Until the source closes (a response without length).
 coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle);
 // Both directions until both ends have closed, or either fails, or nothing moves for `idle`.

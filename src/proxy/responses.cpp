@@ -153,6 +153,13 @@ std::string too_large_response() {
   return json_response(431, "Request Header Fields Too Large", o, false);
 }
 
+std::string body_too_large_response(std::uint64_t limit) {
+  boost::json::object o;
+  o["error"] = "Payload Too Large";
+  o["message"] = "The request body exceeds this proxy's limit of " + std::to_string(limit) + " bytes (--max-body).";
+  return json_response(413, "Payload Too Large", o, false);
+}
+
 std::string connect_established_response() { return "HTTP/1.1 200 Connection Established\r\n\r\n"; }
 
 }  // namespace cproxy::proxy

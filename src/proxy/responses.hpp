@@ -27,6 +27,7 @@ std::string bad_gateway_response(std::string_view service, std::string_view reas
 std::string gateway_timeout_response(std::string_view service);
 std::string bad_request_response();
 std::string too_large_response();
+std::string body_too_large_response(std::uint64_t limit);
 std::string connect_established_response();
 
 }  // namespace cproxy::proxy

@@ -27,7 +27,7 @@ std::string trailer_summary(const std::vector<field>& trailers) {
 struct bodies_env {
   scripted_upstream api{"api", /*record_raw=*/false};
   scripted_upstream web{"web", /*record_raw=*/false};
-  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}, {"web", web.port(), ""}}, .extra = ""}};
+  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}, {"web", web.port(), ""}}, .extra = "", .args = {}}};
 
   const std::string download = pattern_body(7, big);
   const std::string download_sha = sha256_hex(download);

@@ -25,7 +25,7 @@ struct errors_env {
   unsigned gone_port = closed_port();
   proxy_pool proxies{proxy_config{
       .routes = {{"api", api.port(), ""}, {"dead", dead_port, "127.0.0.1"}, {"gone", gone_port, ""}},
-      .extra = R"("timeouts": {"response": 1})"}};
+      .extra = R"("timeouts": {"response": 1})", .args = {}}};
 
   errors_env() {
     // Reads the request, never answers, holds the connection until the proxy gives up on it.

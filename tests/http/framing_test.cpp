@@ -21,7 +21,7 @@ namespace {
 struct framing_env {
   scripted_upstream api{"api"};
   scripted_upstream web{"web"};
-  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}, {"web", web.port(), ""}}, .extra = ""}};
+  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}, {"web", web.port(), ""}}, .extra = "", .args = {}}};
 
   framing_env() {
     api.on("/framing-response/cl-te", [](upstream_conn& c, const recorded_request&) {

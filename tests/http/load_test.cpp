@@ -92,7 +92,7 @@ rlim_t raise_open_file_limit() {
 
 struct load_env {
   async_upstream api;
-  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}}, .extra = ""}};
+  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}}, .extra = "", .args = {}}};
 };
 
 // The client side of the load case: every connection connects, waits until all are connected (so that

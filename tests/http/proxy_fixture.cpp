@@ -54,9 +54,11 @@ proxy_instance::proxy_instance(std::string io, const proxy_config& config) : io_
   const std::string config_path = home_ + "/test-config.json";
   std::ofstream(config_path) << config_json(config);
 
+  std::vector<std::string> args{"proxy", "start", "--foreground", "--port", "0", "--threads", "2", "--io",
+                                io_, "--config", config_path};
+  args.insert(args.end(), config.args.begin(), config.args.end());
   child_ = std::make_unique<test::child_process>(
-      test::spawn_options{.args = {"proxy", "start", "--foreground", "--port", "0", "--threads", "2", "--io",
-                                   io_, "--config", config_path},
+      test::spawn_options{.args = args,
                           .extra_env = {"PRIVATECONNECT_HOME=" + home_},
                           .refuse_io_uring = false});
   // "Press Ctrl+C to stop" ends the start block, after the "[ok] HTTP proxy running on port N" line.

@@ -29,6 +29,7 @@ struct route_spec {
 struct proxy_config {
   std::vector<route_spec> routes;
   std::string extra;  // more top-level JSON members, e.g. R"("timeouts": {"response": 1})"
+  std::vector<std::string> args;  // more command-line options, e.g. {"--max-body", "1000"}
 };
 
 class proxy_instance {

@@ -70,7 +70,7 @@ struct tunnel_env {
   unsigned dead_port = closed_port();
   proxy_pool proxies{proxy_config{
       .routes = {{"api", api.port(), ""}, {"raw", raw->port(), ""}, {"dead", dead_port, "127.0.0.1"}},
-      .extra = ""}};
+      .extra = "", .args = {}}};
 };
 
 // Bounds Beast's blocking calls: shuts the socket down if the case is not done by the deadline, so a

@@ -21,11 +21,14 @@ class chunked_scanner {
   // Bytes of chunk data that can pass without being looked at (for splicing large chunks).
   std::uint64_t data_remaining() const noexcept { return state_ == state::data ? remaining_ : 0; }
   void skip_data(std::uint64_t n) noexcept { remaining_ -= n; }
+  // Payload bytes seen so far (chunk data, without the framing).
+  std::uint64_t payload_bytes() const noexcept { return payload_; }
 
  private:
   enum class state { size, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer, trailer_lf, last_lf, done };
   state state_ = state::size;
   std::uint64_t remaining_ = 0;
+  std::uint64_t payload_ = 0;
   int digits_ = 0;
 };
 

@@ -28,6 +28,7 @@ struct server_options {
   std::string version;
   std::string started_at;  // ISO-8601 UTC, as in the status object
   proxy::timeouts timeouts;
+  std::uint64_t max_body = 0;  // request bodies over this many bytes get 413; 0: no limit
 };
 
 class server {
