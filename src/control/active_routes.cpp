@@ -13,59 +13,21 @@
 #include <optional>
 
 #include "connect/control/config_file.hpp"
+#include "json_text.hpp"
 
 namespace cproxy::control {
 namespace json = boost::json;
 namespace {
 
-// shown(), whole_number() and parse_json() match config_file.cpp's. They stay file-local so that no public
-// header carries Boost.JSON types.
+using json_text::lower;
+using json_text::parse_json;
+using json_text::shown;
+using json_text::whole_number;
 
-std::string shown(const json::value& v) {
-  std::string s = json::serialize(v);
-  if (s.size() > 40) s = s.substr(0, 37) + "...";
-  return s;
-}
 
-std::optional<long long> whole_number(const json::value& v) {
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) {
-    if (v.get_uint64() > static_cast<std::uint64_t>(LLONG_MAX)) return std::nullopt;
-    return static_cast<long long>(v.get_uint64());
-  }
-  if (v.is_double()) {
-    const double d = v.get_double();
-    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
-        d == static_cast<double>(static_cast<long long>(d)))
-      return static_cast<long long>(d);
-  }
-  return std::nullopt;
-}
 
-std::optional<json::value> parse_json(std::string_view text, std::string& error) {
-  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
-    error = "invalid JSON: the file is empty";
-    return std::nullopt;
-  }
-  json::stream_parser parser;
-  json::error_code ec;
-  std::size_t used = parser.write(text.data(), text.size(), ec);
-  if (!ec) {
-    parser.finish(ec);
-    used = text.size();
-  }
-  if (ec) {
-    error = "invalid JSON at " + text_position(text, used) + ": " + ec.message();
-    return std::nullopt;
-  }
-  return parser.release();
-}
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
+
 
 std::string must_be(std::string_view key, std::string_view expected, const json::value& got) {
   return "\"" + std::string(key) + "\" must be " + std::string(expected) + ", not " + shown(got);

@@ -18,45 +18,24 @@
 #include <cstring>
 #include <limits>
 
+#include "json_text.hpp"
+
 namespace cproxy::control {
 namespace json = boost::json;
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
+using json_text::lower;
+using json_text::parse_json;
+using json_text::shown;
+using json_text::whole_number;
+
+
 
 std::string quoted(std::string_view s) {
   return "\"" + std::string(s) + "\"";
 }
 
-// The JSON a problem was found in, short enough for one log line.
-std::string shown(const json::value& v) {
-  std::string s = json::serialize(v);
-  if (s.size() > 40) s = s.substr(0, 37) + "...";
-  return s;
-}
 
-// Integers, and doubles that hold one exactly (5.0, 1e3): tools that write numbers through a double
-// should not fail a check a person reading the file would pass.
-std::optional<long long> whole_number(const json::value& v) {
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) {
-    if (v.get_uint64() > static_cast<std::uint64_t>(std::numeric_limits<long long>::max()))
-      return std::nullopt;
-    return static_cast<long long>(v.get_uint64());
-  }
-  if (v.is_double()) {
-    const double d = v.get_double();
-    // 2^53: past it a double no longer holds every integer, and the range check below stays exact.
-    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
-        d == static_cast<double>(static_cast<long long>(d)))
-      return static_cast<long long>(d);
-  }
-  return std::nullopt;
-}
 
 bool is_ip_address(const std::string& s) {
   in_addr v4{};
@@ -64,26 +43,6 @@ bool is_ip_address(const std::string& s) {
   return ::inet_pton(AF_INET, s.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, s.c_str(), &v6) == 1;
 }
 
-// The JSON parse both files need; the error text has no file name (callers prefix it).
-std::optional<json::value> parse_json(std::string_view text, std::string& error) {
-  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
-    error = "invalid JSON: the file is empty";
-    return std::nullopt;
-  }
-  json::stream_parser parser;
-  json::error_code ec;
-  // write() stops at the first bad byte and says how far it got: that offset gives the line and column.
-  std::size_t used = parser.write(text.data(), text.size(), ec);
-  if (!ec) {
-    parser.finish(ec);
-    used = text.size();
-  }
-  if (ec) {
-    error = "invalid JSON at " + text_position(text, used) + ": " + ec.message();
-    return std::nullopt;
-  }
-  return parser.release();
-}
 
 // Checks one parsed file into a config. Every check returns false once `error` is set; reading stops at
 // the first error, so the text names one problem the user can fix.

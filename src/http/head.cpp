@@ -129,6 +129,16 @@ bool transfer_encoding(const std::vector<field>& fields, bool& present, bool& ch
   return true;
 }
 
+// What the two framing fields say; shared by requests and responses.
+struct framing_fields {
+  bool has_length = false;
+  bool has_te = false;
+  bool chunked_last = false;
+};
+bool read_framing_fields(const std::vector<field>& fields, framing_fields& f, std::uint64_t& length, std::string& error) {
+  return content_length(fields, f.has_length, length, error) && transfer_encoding(fields, f.has_te, f.chunked_last, error);
+}
+
 const field* find(const std::vector<field>& fields, std::string_view name) {
   for (const field& f : fields)
     if (iequals(f.name, name)) return &f;
@@ -194,12 +204,11 @@ parse_result parse_request(std::string_view bytes, request_head& out) {
   out.fields = std::move(raw.fields);
 
   std::string error;
-  bool has_length = false;
-  bool has_te = false;
-  bool chunked_last = false;
-  if (!content_length(out.fields, has_length, out.content_length, error) ||
-      !transfer_encoding(out.fields, has_te, chunked_last, error))
-    return {parse_status::invalid, 0, error};
+  framing_fields framing_of;
+  if (!read_framing_fields(out.fields, framing_of, out.content_length, error)) return {parse_status::invalid, 0, error};
+  const bool has_length = framing_of.has_length;
+  const bool has_te = framing_of.has_te;
+  const bool chunked_last = framing_of.chunked_last;
   if (has_te) {
     if (out.version == 10) return {parse_status::invalid, 0, "Transfer-Encoding in HTTP/1.0"};
     if (has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
@@ -254,12 +263,11 @@ parse_result parse_response(std::string_view bytes, std::string_view request_met
   out.fields = std::move(raw.fields);
 
   std::string error;
-  bool has_length = false;
-  bool has_te = false;
-  bool chunked_last = false;
-  if (!content_length(out.fields, has_length, out.content_length, error) ||
-      !transfer_encoding(out.fields, has_te, chunked_last, error))
-    return {parse_status::invalid, 0, error};
+  framing_fields framing_of;
+  if (!read_framing_fields(out.fields, framing_of, out.content_length, error)) return {parse_status::invalid, 0, error};
+  const bool has_length = framing_of.has_length;
+  const bool has_te = framing_of.has_te;
+  const bool chunked_last = framing_of.chunked_last;
   if (has_te && has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
 
   const bool bodiless = request_method == "HEAD" || out.status / 100 == 1 || out.status == 204 ||

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "support/unit_test.hpp"
 
 namespace {
@@ -23,28 +24,7 @@ using cproxy::control::parse_config;
 using cproxy::control::read_config_file;
 namespace route = cproxy::route;
 
-// A fresh folder under /tmp, removed with everything in it at the end of the case.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char pattern[] = "/tmp/connect-unit-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    BOOST_TEST_REQUIRE(made != nullptr);
-    path = made;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string file = path + "/" + name;
-    std::ofstream(file, std::ios::binary) << text;
-    return file;
-  }
-};
+using cproxy::test::temp_dir;
 
 // Sets or unsets one environment variable for the length of a case, then puts it back.
 class env_override {
