@@ -35,6 +35,7 @@ po::options_description proxy_description() {
       ("config", po::value<std::string>(), "Path to a config file (instead of ~/.privateconnect/config.json)")
       ("domain", po::value<std::vector<std::string>>(), "A dev domain besides localhost (NAME.DOMAIN routes); repeatable")
       ("quiet", po::bool_switch(), "No access lines in the log")
+      ("json", po::bool_switch(), "status: print the status object")
       ("max-body", po::value<std::uint64_t>(), "Answer 413 to request bodies over this many bytes (default: no limit)")
       ("foreground", po::bool_switch(), "Run in the foreground (Ctrl+C stops)")
       ("io", po::value<std::string>(), "I/O backend: auto, uring or asio (env CONNECT_PROXY_IO)")
@@ -66,7 +67,9 @@ int run_proxy(std::vector<std::string> args) {
     std::cout << proxy_usage << description;
     return 0;
   }
-  if (action != "start") return usage_error("unknown proxy action '" + action + "' (this build has: start)");
+  if (action == "stop") return run_stop();
+  if (action == "status") return run_status(vm["json"].as<bool>());
+  if (action != "start") return usage_error("unknown proxy action '" + action + "' (this build has: start, stop, status)");
 
   proxy_options options;
   if (vm.count("port")) {
@@ -92,10 +95,7 @@ int run_proxy(std::vector<std::string> args) {
     options.threads = vm["threads"].as<unsigned>();
     if (options.threads == 0 || options.threads > 1024) return usage_error("--threads must be between 1 and 1024");
   }
-  if (!options.foreground) {
-    return usage_error("the background daemon is not part of this build yet; run: connect proxy start --foreground");
-  }
-  return run_foreground(options);
+  return options.foreground ? run_foreground(options) : run_daemon(options);
 }
 
 }  // namespace

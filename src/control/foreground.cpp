@@ -7,7 +7,9 @@
 #include <thread>
 
 #include "connect/control/proxy_options.hpp"
+#include "connect/control/config_file.hpp"
 #include "connect/control/settings.hpp"
+#include "connect/control/state_file.hpp"
 #include "connect/core/log.hpp"
 #include "connect/core/process_limits.hpp"
 #include "connect/io/listen_socket.hpp"
@@ -19,11 +21,22 @@ namespace {
 
 constexpr io::duration drain_grace{10'000};
 
-void print_port_taken(std::uint16_t port) {
-  std::cerr << "[x] Port " << port << " is already in use\n"
-            << "  Try: connect proxy start --port " << port + 1 << "\n"
-            << "Or use --replace to take over:\n"
-            << "connect proxy start --port " << port << " --replace\n";
+std::string port_taken_text(std::uint16_t port) {
+  return "[x] Port " + std::to_string(port) + " is already in use\n" +
+         "  Try: connect proxy start --port " + std::to_string(port + 1) + "\n" +
+         "Or use --replace to take over:\n" +
+         "connect proxy start --port " + std::to_string(port) + " --replace\n";
+}
+
+// A start that fails: the text goes to stderr and, for a daemon child, to its parent over the pipe.
+int fail(int ready_fd, const std::string& text) {
+  std::cerr << text << std::flush;
+  if (ready_fd >= 0) {
+    const std::string line = "err " + text;
+    const ssize_t ignored = ::write(ready_fd, line.data(), line.size());
+    (void)ignored;
+  }
+  return 1;
 }
 
 // The foreground start block of the contract ("Printed output"), for plain HTTP.
@@ -52,7 +65,7 @@ void print_started(const settings& config, std::uint16_t port, const route::tabl
 
 }  // namespace
 
-int run_foreground(const proxy_options& options) {
+int run_foreground(const proxy_options& options, int ready_fd) {
   // Block the stop signals before any thread starts, so every worker inherits the mask and only
   // sigwait() below sees them.
   sigset_t stop_signals;
@@ -66,8 +79,7 @@ int run_foreground(const proxy_options& options) {
   std::string error;
   const auto decision = io::decide_backend(options.io, error);
   if (!decision) {
-    std::cerr << "[x] " << error << "\n";
-    return 1;
+    return fail(ready_fd, "[x] " + error + "\n");
   }
   if (!decision->fallback_reason.empty())
     log::warn("io: ", decision->fallback_reason, "; using the asio backend");
@@ -75,26 +87,22 @@ int run_foreground(const proxy_options& options) {
   settings config;
   std::vector<std::string> warnings;
   if (const std::string problem = resolve_settings(options, config, warnings); !problem.empty()) {
-    std::cerr << "[x] " << problem << "\n";
-    return 1;
+    return fail(ready_fd, "[x] " + problem + "\n");
   }
   for (const std::string& w : warnings) log::warn(w);
   warnings.clear();
 
   const auto where = io::endpoint::from(config.bind, config.port);
   if (!where) {
-    std::cerr << "[x] --bind must be a numeric IPv4 or IPv6 address, not '" << config.bind << "'\n";
-    return 1;
+    return fail(ready_fd, "[x] --bind must be a numeric IPv4 or IPv6 address, not '" + config.bind + "'\n");
   }
   std::error_code ec;
   io::listen_socket listener = io::listen_socket::bind(*where, 4096, ec);
   if (ec == std::errc::address_in_use) {
-    print_port_taken(config.port);
-    return 1;
+    return fail(ready_fd, port_taken_text(config.port));
   }
   if (ec) {
-    std::cerr << "[x] Cannot listen on " << where->to_string() << ": " << ec.message() << "\n";
-    return 1;
+    return fail(ready_fd, "[x] Cannot listen on " + where->to_string() + ": " + ec.message() + "\n");
   }
 
   proxy::server_options server_options;
@@ -110,19 +118,35 @@ int run_foreground(const proxy_options& options) {
   try {
     server.emplace(std::move(listener), server_options, routes);
   } catch (const std::exception& e) {
-    std::cerr << "[x] The proxy could not start: " << e.what() << "\n";
-    return 1;
+    return fail(ready_fd, std::string("[x] The proxy could not start: ") + e.what() + "\n");
   }
   const std::uint16_t port = server->port();
   log::info("listening on ", io::endpoint::from(config.bind, port)->to_string(), " with ", server_options.threads,
             " worker(s), io ", io::to_string(decision->kind));
-  print_started(config, port, *routes.load());
+  std::string state_error;
+  if (!ensure_home_folder(state_error) ||
+      !write_state(config.home,
+                   proxy_state{::getpid(), port, false, server_options.started_at, config.bind,
+                               std::string(io::to_string(decision->kind)), version},
+                   state_error)) {
+    log::warn("state file: ", state_error);
+  }
+  if (ready_fd >= 0) {
+    // The daemon's parent prints the start block; this process's stdout is the log.
+    const std::string line = "ok " + std::to_string(port) + "\n";
+    const ssize_t ignored = ::write(ready_fd, line.data(), line.size());
+    (void)ignored;
+    ::close(ready_fd);
+  } else {
+    print_started(config, port, *routes.load());
+  }
 
   int received = 0;
   sigwait(&stop_signals, &received);
   log::info("received ", received == SIGINT ? "SIGINT" : "SIGTERM", "; draining");
   server->stop(drain_grace);
   server.reset();
+  remove_state_if_own(config.home, ::getpid());
   log::info("stopped");
   return 0;
 }

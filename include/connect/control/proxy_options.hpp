@@ -25,7 +25,12 @@ struct proxy_options {
   std::optional<std::string> hub;
 };
 
-// Runs the proxy in this process until SIGINT or SIGTERM; returns the exit code.
-int run_foreground(const proxy_options& options);
+// Runs the proxy in this process until SIGINT or SIGTERM; returns the exit code. `ready_fd` (a daemon
+// child's pipe to its parent) receives "ok PORT" once the proxy listens, or "err TEXT" if it fails.
+int run_foreground(const proxy_options& options, int ready_fd = -1);
+// Starts the proxy as a background process, waits until it listens or fails, prints the start block.
+int run_daemon(const proxy_options& options);
+int run_stop();
+int run_status(bool as_json);
 
 }  // namespace cproxy::control

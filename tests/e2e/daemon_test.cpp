@@ -1,0 +1,148 @@
+// The daemon: `connect proxy start` backgrounds the proxy and prints the contract's block, `status`
+// and `stop` find it through proxy-state.json, a second start says it runs, a stale state file (dead
+// pid, or a pid now used by another program) is ignored, and a taken port fails the start with exit 1.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "child_process.hpp"
+
+using namespace std::chrono_literals;
+using cproxy::test::child_process;
+
+namespace {
+
+struct home_dir {
+  std::string path;
+  home_dir() {
+    char pattern[] = "/tmp/connect-daemon-XXXXXX";
+    path = ::mkdtemp(pattern);
+  }
+  ~home_dir() {
+    // A proxy a failed case left running is stopped by its pid, from the state file.
+    std::ifstream state(path + "/proxy-state.json");
+    std::string text((std::istreambuf_iterator<char>(state)), std::istreambuf_iterator<char>());
+    if (const auto at = text.find("\"pid\":"); at != std::string::npos) {
+      const int pid = std::atoi(text.c_str() + at + 6);
+      if (pid > 0) ::kill(pid, SIGKILL);
+    }
+    std::filesystem::remove_all(path);
+  }
+  std::string env() const { return "PRIVATECONNECT_HOME=" + path; }
+};
+
+struct run_result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+run_result run(const home_dir& home, std::vector<std::string> args) {
+  child_process p({.args = std::move(args), .extra_env = {home.env()}, .refuse_io_uring = false});
+  const int code = p.wait_exit(30s).value_or(-1);
+  return {code, p.out(), p.err()};
+}
+
+// A free port: bound, read, released (the daemon binds it a moment later).
+unsigned free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(daemon_mode)
+
+BOOST_AUTO_TEST_CASE(start_status_stop) {
+  home_dir home;
+  const std::string port = std::to_string(free_port());
+
+  const run_result before = run(home, {"proxy", "status"});
+  BOOST_TEST(before.code == 0);
+  BOOST_TEST(before.out == "🌐 Proxy Status\n\n  ○ Proxy: stopped\n");
+
+  const run_result start = run(home, {"proxy", "start", "--port", port, "--threads", "1"});
+  BOOST_TEST(start.code == 0, start.err);
+  BOOST_TEST(start.out == "🌐 Starting proxy...\n\n[ok] HTTP proxy started on port " + port + "\n  Logs: " + home.path +
+                              "/proxy.log\n  Stop: connect proxy stop\n");
+
+  const run_result again = run(home, {"proxy", "start", "--port", port});
+  BOOST_TEST(again.code == 0);
+  BOOST_TEST(again.out == "[!] Proxy is already running on port " + port + "\n");
+
+  const run_result status = run(home, {"proxy", "status"});
+  BOOST_TEST(status.code == 0);
+  BOOST_TEST(status.out.starts_with("🌐 Proxy Status\n\n  ● Proxy: running (PID "), status.out);
+  BOOST_TEST(status.out.find("\n    Port: " + port + "\n    TLS:  disabled\n    Routes:\n") != std::string::npos,
+             status.out);
+
+  const run_result json = run(home, {"proxy", "status", "--json"});
+  BOOST_TEST(json.out.starts_with("{\"running\":true,"), json.out);
+  BOOST_TEST(json.out.find("\"port\":" + port) != std::string::npos, json.out);
+
+  const run_result stop = run(home, {"proxy", "stop"});
+  BOOST_TEST(stop.code == 0);
+  BOOST_TEST(stop.out == "[ok] Proxy stopped.\n");
+  BOOST_TEST(!std::filesystem::exists(home.path + "/proxy-state.json"), "the proxy removes its own state file");
+
+  const run_result stop_again = run(home, {"proxy", "stop"});
+  BOOST_TEST(stop_again.code == 0);
+  BOOST_TEST(stop_again.out == "[!] Proxy is not running.\n");
+
+  std::ifstream log(home.path + "/proxy.log");
+  std::string first_line;
+  std::getline(log, first_line);
+  BOOST_TEST(first_line.size() > 24u);
+  BOOST_TEST(first_line[4] == '-', "every log line starts with an ISO-8601 timestamp: " << first_line);
+  BOOST_TEST(first_line[23] == 'Z', first_line);
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_state_file_is_ignored) {
+  home_dir home;
+  // A pid that is dead, then one that lives but is another program: neither is a running proxy.
+  child_process sleeper({.args = {"--version"}, .extra_env = {}, .refuse_io_uring = false});
+  sleeper.wait_exit(10s);
+  const int dead_pid = sleeper.pid();
+  for (const int pid : {dead_pid, static_cast<int>(::getpid())}) {
+    std::ofstream(home.path + "/proxy-state.json")
+        << "{\"pid\": " << pid << ", \"port\": 1, \"tls\": false, \"startedAt\": \"2024-01-15T10:30:00.000Z\"}\n";
+    const run_result status = run(home, {"proxy", "status"});
+    BOOST_TEST(status.out == "🌐 Proxy Status\n\n  ○ Proxy: stopped\n", "pid " << pid);
+    const run_result stop = run(home, {"proxy", "stop"});
+    BOOST_TEST(stop.out == "[!] Proxy is not running.\n", "pid " << pid);
+  }
+  const std::string port = std::to_string(free_port());
+  const run_result start = run(home, {"proxy", "start", "--port", port, "--threads", "1"});
+  BOOST_TEST(start.code == 0, start.err);
+  BOOST_TEST(run(home, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_taken_port_fails_the_start_with_the_contract_block) {
+  home_dir home;
+  home_dir other;
+  const std::string port = std::to_string(free_port());
+  BOOST_REQUIRE(run(other, {"proxy", "start", "--port", port, "--threads", "1"}).code == 0);
+  const run_result start = run(home, {"proxy", "start", "--port", port});
+  BOOST_TEST(start.code == 1);
+  BOOST_TEST(start.out == "");
+  const std::string next = std::to_string(std::stoul(port) + 1);
+  BOOST_TEST(start.err == "[x] Port " + port + " is already in use\n  Try: connect proxy start --port " + next +
+                              "\nOr use --replace to take over:\nconnect proxy start --port " + port + " --replace\n");
+  BOOST_TEST(run(other, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
