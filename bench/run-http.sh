@@ -337,7 +337,7 @@ for t in $targets; do
       [ -x "$connect_bin" ] || { skip[$t]="not yet routing: $connect_bin is missing"; continue; }
       free_port
       printf '{"routes": [{"name": "api", "port": %s}]}\n' "$upstream_port" >"$work/routes.json"
-      launch "$t" "$proxy_cpu" "$connect_bin" proxy start --foreground --port "$free" --threads 1 --io "$t" \
+      launch "$t" "$proxy_cpu" "$connect_bin" proxy start --foreground --quiet --port "$free" --threads 1 --io "$t" \
         --config "$work/routes.json"
       port[$t]=$free; pid[$t]=$started_pid
       ;;
@@ -616,7 +616,7 @@ table() {
   echo "- host: $(uname -sr), $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
   echo "- source: $(git -C "$src_dir" describe --always --dirty 2>/dev/null || echo 'no commit yet')," \
     "build: $build_dir ($(awk -F= '/^CMAKE_BUILD_TYPE:/{print $2}' "$build_dir/CMakeCache.txt" 2>/dev/null)); $build_note"
-  echo "- connect-proxy: $connect_note; \`connect proxy start --foreground --threads 1 --io uring|asio --config FILE\`"
+  echo "- connect-proxy: $connect_note; \`connect proxy start --foreground --quiet --threads 1 --io uring|asio --config FILE\`"
   echo "- nginx $(version_of nginx-light) (1 worker, upstream keepalive 64, no access log), HAProxy $(version_of haproxy)" \
     "(nbthread 1, http-reuse always, no log), wrk $(version_of wrk); $buffers_note; configs below"
   echo "- proxies pinned to CPU $proxy_cpu; the load generator and the upstream (connect-http-upstream: epoll, one" \

@@ -18,6 +18,7 @@
 #include "connect/control/config_file.hpp"
 #include "connect/control/proxy_options.hpp"
 #include "connect/control/state_file.hpp"
+#include "connect/core/log.hpp"
 
 namespace cproxy::control {
 namespace {
@@ -95,7 +96,7 @@ int run_daemon(const proxy_options& options) {
     ::dup2(log, 2);
     ::dup2(ready[1], 3);
     ::close_range(4, ~0U, 0);  // no descriptor of the shell that started us lives on in the daemon
-    std::cout.clear();
+    log::open_file(home + "/proxy.log");  // by path, so that SIGHUP can reopen it after logrotate
     ::_exit(run_foreground(options, 3));
   }
   ::close(ready[1]);

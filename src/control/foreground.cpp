@@ -72,6 +72,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ignore_sigpipe();
   raise_open_file_limit();
@@ -112,6 +113,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   server_options.started_at = log::iso8601_now();
   server_options.timeouts = config.timeouts;
   server_options.max_body = options.max_body;
+  server_options.access_log = !config.quiet;
   published<route::table> routes(std::make_shared<const route::table>(initial_routes(config, warnings)));
   for (const std::string& w : warnings) log::warn(w);
   std::optional<proxy::server> server;
@@ -142,7 +144,10 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   }
 
   int received = 0;
-  sigwait(&stop_signals, &received);
+  for (int hangups = 0; sigwait(&stop_signals, &received) == 0 && received == SIGHUP && hangups < 1'000'000; ++hangups) {
+    log::reopen();  // logrotate moved proxy.log: write to the new file
+    log::info("reopened the log on SIGHUP");
+  }
   log::info("received ", received == SIGINT ? "SIGINT" : "SIGTERM", "; draining");
   server->stop(drain_grace);
   server.reset();

@@ -535,7 +535,10 @@ fetch_result get(const url& where, const std::string& target,
     if (numeric) {
       set = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), where.host.c_str()) == 1;
     } else {
-      set = SSL_set_tlsext_host_name(ssl.get(), where.host.c_str()) == 1 && SSL_set1_host(ssl.get(), where.host.c_str()) == 1;
+      // SNI. SSL_set_tlsext_host_name() is a macro with a C cast (-Wold-style-cast): its expansion, spelled out.
+      const long sni = SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                const_cast<char*>(where.host.c_str()));
+      set = sni == 1 && SSL_set1_host(ssl.get(), where.host.c_str()) == 1;
     }
     if (!set) {
       out.error = "TLS: " + ssl_problem("cannot set the name to verify");

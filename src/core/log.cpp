@@ -14,6 +14,7 @@ namespace cproxy::log {
 namespace {
 std::mutex mutex_;
 int fd_ = STDERR_FILENO;
+std::string path_;
 std::atomic<level> min_level_{level::info};
 
 const char* name(level lv) {
@@ -49,7 +50,17 @@ bool open_file(const std::string& path) {
   std::lock_guard lock(mutex_);
   if (fd_ != STDERR_FILENO) ::close(fd_);
   fd_ = fd;
+  path_ = path;
   return true;
+}
+
+bool reopen() {
+  std::string path;
+  {
+    std::lock_guard lock(mutex_);
+    path = path_;
+  }
+  return !path.empty() && open_file(path);
 }
 
 void write(level lv, std::string_view message) {

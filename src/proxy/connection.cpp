@@ -4,6 +4,8 @@
 #include "connection.hpp"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 
@@ -26,7 +28,16 @@ struct conn {
   io::socket_stream client;
   byte_buffer in;  // client bytes read but not used yet (the rest of a head, a body, the next request)
   std::string client_ip;
+  // For the access line of the request in progress.
+  unsigned status = 0;
+  std::uint64_t bytes = 0;
 };
+
+// Notes the status and size of an answer the proxy makes itself ("HTTP/1.1 404 ...").
+void note_answer(conn* c, const std::string& response) {
+  c->status = response.size() > 12 ? static_cast<unsigned>(std::atoi(response.c_str() + 9)) : 0;
+  c->bytes = response.size();
+}
 
 std::span<const std::byte> bytes_of(const std::string& s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
 
@@ -201,6 +212,7 @@ coro::task<relay_outcome> relay_request_body(conn* c, const http::request_head* 
 enum class exchange_result { keep_alive, close, retry };
 
 coro::task<exchange_result> send_error(conn* c, std::string response) {
+  note_answer(c, response);
   co_await c->client.write_all(bytes_of(response), c->env->options->timeouts.idle);
   co_return exchange_result::close;
 }
@@ -275,6 +287,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
   if (resp.status == 101) {
     if (!head->upgrade_websocket) co_return co_await send_error(c, bad_gateway_response(r->name, "unexpected 101."));
     const std::string h = http::client_response_head(resp, false);
+    c->status = 101;
     if ((co_await c->client.write_all(bytes_of(h), t.idle)).ec) co_return exchange_result::close;
     co_await tunnel(&c->client, &c->in, &up, &up_in, t.tunnel_idle, false);
     co_return exchange_result::close;
@@ -287,6 +300,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
   const bool client_keep =
       head->keep_alive && body_sent && resp.body != http::framing::until_close && !unchunk && !c->w->draining;
   std::string out = http::client_response_head(resp, client_keep, unchunk);
+  c->status = resp.status;
   if (resp.body == http::framing::length) {
     const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(resp.content_length, up_in.size()));
     out.append(up_in.view().substr(0, take));  // a small response leaves in one write
@@ -294,6 +308,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
     resp.content_length -= take;
   }
   if ((co_await c->client.write_all(bytes_of(out), t.idle)).ec) co_return exchange_result::close;
+  c->bytes = out.size();
 
   relay_outcome body;
   switch (resp.body) {
@@ -304,6 +319,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
     case http::framing::chunked: body = co_await relay_chunked(&up, &up_in, &c->client, t.idle, unchunk); break;
     case http::framing::until_close: body = co_await relay_until_eof(&up, &up_in, &c->client, t.idle); break;
   }
+  c->bytes += body.bytes;
   if (!body.ok()) co_return exchange_result::close;  // the response started: closing is all that is left
 
   if (resp.keep_alive && body_sent && up_in.empty() && resp.body != http::framing::until_close) {
@@ -319,6 +335,7 @@ coro::task<exchange_result> open_tunnel(conn* c, const route::route* r) {
   if (d.result != dialed::outcome::ok) co_return co_await send_error(c, bad_gateway_response(r->name, d.reason));
   io::socket_stream up(std::move(d.socket));
   const std::string established = connect_established_response();
+  c->status = 200;
   if ((co_await c->client.write_all(bytes_of(established), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
   byte_buffer nothing;
   co_await tunnel(&c->client, &c->in, &up, &nothing, c->env->options->timeouts.tunnel_idle, c->w->splice);
@@ -345,16 +362,19 @@ coro::task<exchange_result> handle_request(conn* c, const http::request_head* he
       if (head->is_connect()) co_return co_await send_error(c, not_found_response(page, "localhost", false));
       const http::field* accept = find_field(*head, "accept");
       const std::string page_bytes = own_page_response(page, accept ? accept->value : "", head->method == "HEAD", keep);
+      note_answer(c, page_bytes);
       if ((co_await c->client.write_all(bytes_of(page_bytes), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
       co_return keep ? exchange_result::keep_alive : exchange_result::close;
     }
     case route::resolution::kind::unknown_service: {
       const std::string answer = not_found_response(page, where.name, keep);
+      note_answer(c, answer);
       if ((co_await c->client.write_all(bytes_of(answer), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
       co_return keep ? exchange_result::keep_alive : exchange_result::close;
     }
     case route::resolution::kind::foreign_host: {
       const std::string answer = misdirected_response(where.name, keep);
+      note_answer(c, answer);
       if ((co_await c->client.write_all(bytes_of(answer), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
       co_return keep ? exchange_result::keep_alive : exchange_result::close;
     }
@@ -377,6 +397,15 @@ coro::task<exchange_result> handle_request(conn* c, const http::request_head* he
   co_return result;
 }
 
+// One access line: client, method, host and target, status (0: no answer was sent), bytes, duration.
+void log_access(const conn& c, const http::request_head& head, clock::time_point started) {
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started).count();
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%.2fms", static_cast<double>(micros) / 1000.0);
+  log::info(c.client_ip, " ", head.method, " ", head.is_connect() || head.absolute_form ? "" : head.host, head.target,
+            " ", c.status, " ", c.bytes, "B ", duration);
+}
+
 }  // namespace
 
 coro::task<void> serve_connection(io::socket client, const server_env* env, worker_env* worker) {
@@ -393,7 +422,11 @@ coro::task<void> serve_connection(io::socket client, const server_env* env, work
       co_return;
     }
     c.in.consume(head_len);
+    const clock::time_point started = clock::now();
+    c.status = 0;
+    c.bytes = 0;
     const exchange_result result = co_await handle_request(&c, &head);
+    if (env->options->access_log) log_access(c, head, started);
     if (result != exchange_result::keep_alive) co_return;
   }
 }

@@ -145,4 +145,52 @@ BOOST_AUTO_TEST_CASE(a_taken_port_fails_the_start_with_the_contract_block) {
   BOOST_TEST(run(other, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Polls `path` until it contains `needle` (the daemon writes asynchronously), with a deadline.
+bool file_gets(const std::string& path, const std::string& needle) {
+  for (int polls = 0; polls < 250; ++polls) {
+    if (read_file(path).find(needle) != std::string::npos) return true;
+    ::usleep(20'000);
+  }
+  return false;
+}
+
+BOOST_AUTO_TEST_CASE(access_lines_go_to_the_log_which_sighup_reopens) {
+  home_dir home;
+  const std::string port = std::to_string(free_port());
+  BOOST_REQUIRE(run(home, {"proxy", "start", "--port", port, "--threads", "1"}).code == 0);
+  const std::string log = home.path + "/proxy.log";
+  const unsigned p = static_cast<unsigned>(std::stoul(port));
+  cproxy::test::http_request(p, "GET /first HTTP/1.1\r\nHost: nothing.localhost\r\nConnection: close\r\n\r\n", 5s);
+  BOOST_TEST(file_gets(log, " GET nothing.localhost/first 404 "), read_file(log));
+
+  // logrotate: the file is moved away, then SIGHUP; new lines go to a new proxy.log.
+  std::filesystem::rename(log, log + ".1");
+  const std::string state = read_file(home.path + "/proxy-state.json");
+  const int pid = std::atoi(state.c_str() + state.find("\"pid\":") + 6);
+  BOOST_REQUIRE(pid > 0);
+  ::kill(pid, SIGHUP);
+  BOOST_TEST(file_gets(log, "reopened the log on SIGHUP"));
+  cproxy::test::http_request(p, "GET /second HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
+  BOOST_TEST(file_gets(log, " GET localhost/second 200 "), read_file(log));
+  BOOST_TEST(read_file(log + ".1").find("/second") == std::string::npos);
+  BOOST_TEST(run(home, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
+}
+
+BOOST_AUTO_TEST_CASE(quiet_turns_access_lines_off) {
+  home_dir home;
+  const std::string port = std::to_string(free_port());
+  BOOST_REQUIRE(run(home, {"proxy", "start", "--port", port, "--threads", "1", "--quiet"}).code == 0);
+  cproxy::test::http_request(static_cast<unsigned>(std::stoul(port)),
+                             "GET /quiet HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
+  BOOST_TEST(run(home, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
+  const std::string text = read_file(home.path + "/proxy.log");
+  BOOST_TEST(text.find("stopped") != std::string::npos, text);
+  BOOST_TEST(text.find("/quiet") == std::string::npos, text);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,8 @@ void write(level lv, std::string_view message);
 void set_min_level(level lv);
 // Appends to `path` from now on (created 0600). Returns false if the file cannot be opened.
 bool open_file(const std::string& path);
+// Opens the file of open_file() again (after logrotate moved it: SIGHUP). False if it cannot.
+bool reopen();
 std::string iso8601_now();
 
 template <class... Args>

@@ -29,6 +29,7 @@ struct server_options {
   std::string started_at;  // ISO-8601 UTC, as in the status object
   proxy::timeouts timeouts;
   std::uint64_t max_body = 0;  // request bodies over this many bytes get 413; 0: no limit
+  bool access_log = true;      // one log line per request (off with --quiet)
 };
 
 class server {
