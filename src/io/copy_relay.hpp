@@ -13,6 +13,6 @@ namespace cproxy::io::detail {
 inline constexpr std::size_t max_lease_size = 64 * 1024;
 
 // Moves at most `max` bytes; 0 bytes with no error means EOF on `from`.
-coro::task<io_result> copy_some(socket_impl* from, socket_impl* to, std::size_t max);
+coro::task<io_result> copy_some(socket_impl* from, socket_impl* to, std::size_t max, duration idle);
 
 }  // namespace cproxy::io::detail

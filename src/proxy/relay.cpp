@@ -41,7 +41,8 @@ coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, i
   io::socket* outs = to->plain_socket();
   if (may_splice && in && outs && left >= splice_threshold) {
     while (left > 0) {
-      const io::io_result r = co_await in->splice_to(*outs, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 20)));
+      const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 20));
+      const io::io_result r = co_await in->splice_to(*outs, chunk, idle);
       if (r.ec) {
         out.read_error = r.ec;  // splice does not say which side failed; either ends the message
         co_return out;
@@ -155,7 +156,7 @@ coro::task<void> one_way(tunnel_state* st, int from_index, byte_buffer* pending,
   if (may_splice && in && out) {
     r.write_error = co_await flush_pending(pending, pending->size(), to, idle);
     while (r.ok()) {
-      const io::io_result moved = co_await in->splice_to(*out, 1 << 20);
+      const io::io_result moved = co_await in->splice_to(*out, 1 << 20, idle);
       if (moved.ec) r.read_error = moved.ec;
       if (moved.ec || moved.bytes == 0) break;
     }

@@ -42,8 +42,9 @@ class socket_impl {
   virtual void start(writev_op& op) = 0;
   virtual void start(connect_op& op) = 0;
   // Moves up to `max` bytes from this socket to `to` without copying them to user space where the
-  // backend can; 0 bytes means EOF. Falls back to copying through a leased buffer.
-  virtual coro::task<io_result> splice_to(socket_impl& to, std::size_t max) = 0;
+  // backend can; 0 bytes means EOF. Falls back to copying through a leased buffer. `idle` (0: none)
+  // bounds each wait for either socket: a peer that stalls without closing gets timed_out.
+  virtual coro::task<io_result> splice_to(socket_impl& to, std::size_t max, duration idle) = 0;
   // Requests cancellation of every operation in flight on this socket; each still completes.
   virtual void cancel() noexcept = 0;
   virtual void shutdown_send() noexcept = 0;

@@ -71,7 +71,9 @@ class socket {
   coro::task<io_result> send_all(std::span<const std::byte> buf, duration timeout = {});
   coro::task<io_result> writev_all(std::span<const const_buffer> bufs, duration timeout = {});
   // See socket_impl::splice_to.
-  coro::task<io_result> splice_to(socket& to, std::size_t max) { return impl_->splice_to(*to.impl_, max); }
+  coro::task<io_result> splice_to(socket& to, std::size_t max, duration idle = {}) {
+    return impl_->splice_to(*to.impl_, max, idle);
+  }
 
   void cancel() noexcept {
     if (impl_) impl_->cancel();

@@ -144,8 +144,8 @@ void asio_socket::start(recv_any_op& op) {
   });
 }
 
-coro::task<io_result> asio_socket::splice_to(socket_impl& to, std::size_t max) {
-  co_return co_await detail::copy_some(this, &to, max);
+coro::task<io_result> asio_socket::splice_to(socket_impl& to, std::size_t max, duration idle) {
+  co_return co_await detail::copy_some(this, &to, max, idle);
 }
 
 void asio_socket::cancel() noexcept {

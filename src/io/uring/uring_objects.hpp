@@ -18,13 +18,13 @@ class uring_socket final : public socket_impl {
   void start(send_op& op) override;
   void start(writev_op& op) override;
   void start(connect_op& op) override;
-  coro::task<io_result> splice_to(socket_impl& to, std::size_t max) override;
+  coro::task<io_result> splice_to(socket_impl& to, std::size_t max, duration idle) override;
   void cancel() noexcept override;
   void shutdown_send() noexcept override;
   native_handle_type native_handle() const noexcept override { return fd_; }
 
  private:
-  coro::task<io_result> splice_through_pipe(int to_fd, std::size_t max);
+  coro::task<io_result> splice_through_pipe(int to_fd, std::size_t max, duration idle);
   uring_context* ctx_;
   int fd_;
 };

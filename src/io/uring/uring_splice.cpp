@@ -40,15 +40,18 @@ struct splice_awaitable {
 struct poll_awaitable {
   uring_context* ctx;
   poll_op op;
+  duration idle;
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
     op.waiter = h;
-    ctx->start(op, duration{}, [&](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, op.fd, op.events); });
+    ctx->start(op, idle, [&](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, op.fd, op.events); });
   }
-  int await_resume() const noexcept { return op.res; }
+  int await_resume() const noexcept { return op.timed_out && op.res == -ECANCELED ? -ETIMEDOUT : op.res; }
 };
 
-coro::task<int> splice_once(uring_context* ctx, int in, int out, unsigned len, unsigned wait_events, int wait_fd) {
+// The socket side waits for readiness under `idle`; the splice itself never blocks (EAGAIN instead).
+coro::task<int> splice_once(uring_context* ctx, int in, int out, unsigned len, unsigned wait_events, int wait_fd,
+                            duration idle) {
   for (int attempt = 0;; ++attempt) {
     splice_awaitable s{ctx, {}};
     s.op.in = in;
@@ -56,7 +59,7 @@ coro::task<int> splice_once(uring_context* ctx, int in, int out, unsigned len, u
     s.op.len = len;
     const int n = co_await s;
     if (n != -EAGAIN) co_return n;
-    poll_awaitable p{ctx, {}};
+    poll_awaitable p{ctx, {}, idle};
     p.op.fd = wait_fd;
     p.op.events = wait_events;
     const int ready = co_await p;
@@ -66,33 +69,34 @@ coro::task<int> splice_once(uring_context* ctx, int in, int out, unsigned len, u
 
 }  // namespace
 
-coro::task<io_result> uring_socket::splice_to(socket_impl& to, std::size_t max) {
+coro::task<io_result> uring_socket::splice_to(socket_impl& to, std::size_t max, duration idle) {
   auto* peer = dynamic_cast<uring_socket*>(&to);
   if (!ctx_->caps().splice || !peer || max == 0) {
-    co_return co_await detail::copy_some(this, &to, max);
+    co_return co_await detail::copy_some(this, &to, max, idle);
   }
-  io_result r = co_await splice_through_pipe(peer->fd_, max);
+  io_result r = co_await splice_through_pipe(peer->fd_, max, idle);
   if (r.ec == std::errc::invalid_argument && r.bytes == 0) {
     ctx_->disable_splice();
-    co_return co_await detail::copy_some(this, &to, max);
+    co_return co_await detail::copy_some(this, &to, max, idle);
   }
   co_return r;
 }
 
-coro::task<io_result> uring_socket::splice_through_pipe(int to_fd, std::size_t max) {
+coro::task<io_result> uring_socket::splice_through_pipe(int to_fd, std::size_t max, duration idle) {
   std::optional<pipe_pair> pipe = ctx_->pipes().take();
   if (!pipe) co_return io_result{std::error_code(errno, std::generic_category()), 0};
   constexpr std::size_t chunk = 1 << 20;
   const auto len = static_cast<unsigned>(max < chunk ? max : chunk);
 
-  const int in = co_await splice_once(ctx_, fd_, pipe->write_end, len, POLLIN, fd_);
+  const int in = co_await splice_once(ctx_, fd_, pipe->write_end, len, POLLIN, fd_, idle);
   if (in <= 0) {
     ctx_->pipes().give_back(*pipe);  // nothing entered the pipe
     co_return in == 0 ? io_result{{}, 0} : io_result{error_from_res(in), 0};
   }
   std::size_t left = static_cast<std::size_t>(in);
   while (left > 0) {
-    const int out = co_await splice_once(ctx_, pipe->read_end, to_fd, static_cast<unsigned>(left), POLLOUT, to_fd);
+    const int out =
+        co_await splice_once(ctx_, pipe->read_end, to_fd, static_cast<unsigned>(left), POLLOUT, to_fd, idle);
     if (out <= 0) {
       pipe_pool::close(*pipe);  // may still hold bytes: never reuse it
       const std::error_code ec = out < 0 ? error_from_res(out) : std::make_error_code(std::errc::broken_pipe);
