@@ -6,8 +6,9 @@
 #include <iostream>
 #include <thread>
 
-#include "connect/control/proxy_options.hpp"
 #include "connect/control/config_file.hpp"
+#include "connect/control/proxy_options.hpp"
+#include "connect/control/route_feed.hpp"
 #include "connect/control/settings.hpp"
 #include "connect/control/state_file.hpp"
 #include "connect/core/log.hpp"
@@ -91,7 +92,6 @@ int run_foreground(const proxy_options& options, int ready_fd) {
     return fail(ready_fd, "[x] " + problem + "\n");
   }
   for (const std::string& w : warnings) log::warn(w);
-  warnings.clear();
 
   const auto where = io::endpoint::from(config.bind, config.port);
   if (!where) {
@@ -114,8 +114,8 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   server_options.timeouts = config.timeouts;
   server_options.max_body = options.max_body;
   server_options.access_log = !config.quiet;
-  published<route::table> routes(std::make_shared<const route::table>(initial_routes(config, warnings)));
-  for (const std::string& w : warnings) log::warn(w);
+  // Config routes to begin with; route_feed adds active-routes.json (and the hub) before the start block.
+  published<route::table> routes(std::make_shared<const route::table>(config.config_routes, config.domains));
   std::optional<proxy::server> server;
   try {
     server.emplace(std::move(listener), server_options, routes);
@@ -125,6 +125,9 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   const std::uint16_t port = server->port();
   log::info("listening on ", io::endpoint::from(config.bind, port)->to_string(), " with ", server_options.threads,
             " worker(s), io ", io::to_string(decision->kind));
+  // Routes that change while running (active-routes.json, dead pids, the hub): off the workers' threads.
+  route_feed feed(feed_config(config, options), routes);
+  feed.start();
   std::string state_error;
   if (!ensure_home_folder(state_error) ||
       !write_state(config.home,
@@ -149,6 +152,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
     log::info("reopened the log on SIGHUP");
   }
   log::info("received ", received == SIGINT ? "SIGINT" : "SIGTERM", "; draining");
+  feed.stop();
   server->stop(drain_grace);
   server.reset();
   remove_state_if_own(config.home, ::getpid());

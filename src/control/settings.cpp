@@ -1,7 +1,6 @@
 // Implementation of connect/control/settings.hpp.
 #include "connect/control/settings.hpp"
 
-#include "connect/control/active_routes.hpp"
 #include "connect/control/config_file.hpp"
 
 namespace cproxy::control {
@@ -31,15 +30,6 @@ std::string resolve_settings(const proxy_options& options, settings& out, std::v
   if (file.timeouts.tunnel_idle) out.timeouts.tunnel_idle = seconds(*file.timeouts.tunnel_idle);
   out.config_routes = file.routes;
   return {};
-}
-
-route::table initial_routes(const settings& s, std::vector<std::string>& warnings) {
-  std::vector<route::route> all = s.config_routes;
-  active_routes_result reach = read_active_routes(s.home + "/active-routes.json");
-  if (!reach.error.empty()) warnings.push_back(reach.error);
-  warnings.insert(warnings.end(), reach.warnings.begin(), reach.warnings.end());
-  all.insert(all.end(), reach.routes.begin(), reach.routes.end());
-  return route::table(std::move(all), s.domains);
 }
 
 }  // namespace cproxy::control

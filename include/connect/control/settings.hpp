@@ -1,5 +1,5 @@
 // settings: what the proxy runs with, from the command line, then the config file, then defaults
-// (the command line wins). Also where the route table's file sources are read at start.
+// (the command line wins).
 #pragma once
 
 #include <cstdint>
@@ -26,9 +26,5 @@ struct settings {
 // Reads the config file (--config strictly, else the home config.json leniently). Returns an error
 // text for exit 1, or "" with `warnings` to log.
 std::string resolve_settings(const proxy_options& options, settings& out, std::vector<std::string>& warnings);
-
-// The route table from the file sources, precedence config < active-routes.json. Problems reading
-// active-routes.json go to `warnings` (the proxy starts all the same).
-route::table initial_routes(const settings& s, std::vector<std::string>& warnings);
 
 }  // namespace cproxy::control
