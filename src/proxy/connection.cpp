@@ -260,7 +260,20 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
   std::size_t resp_len = 0;
   for (int interim = 0;; ++interim) {
     bool client_gone = false;
-    const response_status rs = co_await await_response_head(c, &up, &up_in, head, &resp, &resp_len, &client_gone);
+    response_status rs;
+    if (!body_sent && head->expect_continue) {
+      // The body waits for the upstream's 100; an upstream that ignores Expect gets it after a second
+      // anyway, as curl does (RFC 9110 10.1.1: a client need not wait indefinitely).
+      rs = co_await read_response_head(&up, &up_in, head->method, &resp, &resp_len, clock::now() + std::chrono::seconds(1));
+      if (rs == response_status::timeout) {
+        const relay_outcome b = co_await relay_request_body(c, head, &up);
+        if (!b.ok()) co_return exchange_result::close;
+        body_sent = true;
+        continue;
+      }
+    } else {
+      rs = co_await await_response_head(c, &up, &up_in, head, &resp, &resp_len, &client_gone);
+    }
     if (client_gone) co_return exchange_result::close;
     if (rs == response_status::closed && replayable && up_in.empty()) co_return exchange_result::retry;
     if (rs == response_status::timeout) {

@@ -278,6 +278,21 @@ BOOST_DATA_TEST_CASE(expect_100_continue_gets_the_go_ahead_then_the_answer, bdat
   BOOST_TEST(r->body == digest_line(body));
 }
 
+BOOST_DATA_TEST_CASE(an_upstream_that_ignores_expect_still_gets_the_body, bdata::make(backends), io) {
+  const unsigned port = env.proxies.get(io).port();
+  raw_client c(port);
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+  const std::string body = "hello again";
+  // The upstream never sends a 100; the proxy must not wait for one until the response timeout.
+  BOOST_REQUIRE(c.send("POST /bodies/digest/ignores-expect HTTP/1.1\r\nHost: api.localhost\r\n"
+                       "Expect: 100-continue\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+  const auto r = c.read_final_response(10s);
+  BOOST_REQUIRE_MESSAGE(r, c.error());
+  BOOST_TEST(r->status == 200);
+  BOOST_TEST(r->body == digest_line(body));
+}
+
 BOOST_DATA_TEST_CASE(a_head_response_has_no_body, bdata::make(backends), io) {
   const unsigned port = env.proxies.get(io).port();
   raw_client c(port);
