@@ -35,6 +35,7 @@ po::options_description proxy_description() {
       ("config", po::value<std::string>(), "Path to a config file (instead of ~/.privateconnect/config.json)")
       ("domain", po::value<std::vector<std::string>>(), "A dev domain besides localhost (NAME.DOMAIN routes); repeatable")
       ("quiet", po::bool_switch(), "No access lines in the log")
+      ("replace", po::bool_switch(), "Take the port over from the proxy (or other program) listening on it")
       ("json", po::bool_switch(), "status: print the status object")
       ("max-body", po::value<std::uint64_t>(), "Answer 413 to request bodies over this many bytes (default: no limit)")
       ("foreground", po::bool_switch(), "Run in the foreground (Ctrl+C stops)")
@@ -83,6 +84,7 @@ int run_proxy(std::vector<std::string> args) {
   if (vm.count("config")) options.config_path = vm["config"].as<std::string>();
   if (vm.count("domain")) options.domains = vm["domain"].as<std::vector<std::string>>();
   options.quiet = vm["quiet"].as<bool>();
+  options.replace = vm["replace"].as<bool>();
   if (vm.count("max-body")) options.max_body = vm["max-body"].as<std::uint64_t>();
   options.foreground = vm["foreground"].as<bool>();
   std::string io_text = "auto";

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "connect/control/config_file.hpp"
+#include "connect/control/control_socket.hpp"
 #include "connect/control/proxy_options.hpp"
 #include "connect/control/state_file.hpp"
 #include "connect/core/log.hpp"
@@ -71,7 +72,7 @@ int run_daemon(const proxy_options& options) {
     std::cerr << "[x] " << error << "\n";
     return 1;
   }
-  if (const auto running = running_proxy(home)) {
+  if (const auto running = options.replace ? std::nullopt : running_proxy(home)) {
     std::cout << "[!] Proxy is already running on port " << running->port << "\n";
     return 0;
   }
@@ -133,7 +134,8 @@ int run_stop() {
     return 0;
   }
   const pid_t pid = running->pid;
-  ::kill(pid, SIGTERM);
+  // Asked over proxy.sock; a proxy that does not answer there gets SIGTERM.
+  if (!control_request(control_socket_path(home), R"({"cmd":"stop"})")) ::kill(pid, SIGTERM);
   // The proxy drains for up to 10 s; past that and a margin, it is made to stop.
   const auto deadline = std::chrono::steady_clock::now() + 15s;
   while (alive(pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
@@ -149,7 +151,9 @@ int run_stop() {
 int run_status(bool as_json) {
   const std::string home = home_folder();
   const auto running = running_proxy(home);
-  const std::string status = running ? fetch_status(running->port) : std::string();
+  std::string status;
+  if (running) status = control_request(control_socket_path(home), R"({"cmd":"status"})").value_or("");
+  if (running && status.empty()) status = fetch_status(running->port);  // an older proxy without proxy.sock
   boost::json::error_code ec;
   const boost::json::value parsed = status.empty() ? boost::json::value() : boost::json::parse(status, ec);
   if (!running || ec || !parsed.is_object()) {

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "connect/control/config_file.hpp"
+#include "connect/control/control_socket.hpp"
+#include "connect/control/port_owner.hpp"
 #include "connect/control/proxy_options.hpp"
 #include "connect/control/route_feed.hpp"
 #include "connect/control/settings.hpp"
@@ -30,9 +32,30 @@ std::string port_taken_text(std::uint16_t port) {
 }
 
 // A start that fails: the text goes to stderr and, for a daemon child, to its parent over the pipe.
+// --replace of a program that is not our proxy: SIGTERM its listener, SIGKILL after 5 s; only a
+// process of the same user. Returns the failure text, or "" once the process is gone.
+std::string stop_foreign_listener(std::uint16_t port) {
+  const std::optional<port_owner> owner = find_listener(port);
+  if (!owner) return {};  // it went away meanwhile: binding again will tell
+  if (owner->uid != ::getuid())
+    return "[x] --replace: port " + std::to_string(port) + " is held by pid " + std::to_string(owner->pid) +
+           " of another user; not stopping it\n";
+  log::info("--replace: stopping pid ", owner->pid, ", which listens on port ", port);
+  ::kill(owner->pid, SIGTERM);
+  for (int waits = 0; waits < 250 && ::kill(owner->pid, 0) == 0; ++waits) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (::kill(owner->pid, 0) == 0) {
+    log::info("--replace: pid ", owner->pid, " ignored SIGTERM for 5 s; SIGKILL");
+    ::kill(owner->pid, SIGKILL);
+  }
+  return {};
+}
+
 int fail(int ready_fd, const std::string& text) {
-  std::cerr << text << std::flush;
-  if (ready_fd >= 0) {
+  if (ready_fd < 0) {
+    std::cerr << text << std::flush;
+  } else {
+    // A daemon's stderr is its log, whose lines start with a timestamp.
+    log::error(text.substr(0, text.find_last_not_of('\n') + 1));
     const std::string line = "err " + text;
     const ssize_t ignored = ::write(ready_fd, line.data(), line.size());
     (void)ignored;
@@ -97,8 +120,29 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   if (!where) {
     return fail(ready_fd, "[x] --bind must be a numeric IPv4 or IPv6 address, not '" + config.bind + "'\n");
   }
+  std::optional<handover> takeover;
+  io::listen_socket listener;
   std::error_code ec;
-  io::listen_socket listener = io::listen_socket::bind(*where, 4096, ec);
+  if (options.replace) {
+    if (const auto running = running_proxy(config.home); running && running->port == config.port) {
+      // Our own proxy: it hands its listening socket over and keeps accepting until we do.
+      std::string why;
+      takeover = handover::request(control_socket_path(config.home), why);
+      if (!takeover) return fail(ready_fd, "[x] --replace: " + why + "\n");
+      listener = io::listen_socket(takeover->listen_fd());
+      log::info("--replace: took the listening socket over from pid ", running->pid);
+    }
+  }
+  if (!listener.is_open()) {
+    listener = io::listen_socket::bind(*where, 4096, ec);
+    if (ec == std::errc::address_in_use && options.replace) {
+      if (const std::string why = stop_foreign_listener(config.port); !why.empty()) return fail(ready_fd, why);
+      for (int attempt = 0; attempt < 100 && ec == std::errc::address_in_use; ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the port frees as the process exits
+        listener = io::listen_socket::bind(*where, 4096, ec);
+      }
+    }
+  }
   if (ec == std::errc::address_in_use) {
     return fail(ready_fd, port_taken_text(config.port));
   }
@@ -125,6 +169,25 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   const std::uint16_t port = server->port();
   log::info("listening on ", io::endpoint::from(config.bind, port)->to_string(), " with ", server_options.threads,
             " worker(s), io ", io::to_string(decision->kind));
+  if (takeover) takeover->confirm();  // we accept now: the predecessor stops accepting and drains
+  // proxy.sock: status, stop, and the handover to a successor. A predecessor frees the path as it drains.
+  std::optional<control_server> control;
+  for (int attempt = 0; attempt < 100 && !control; ++attempt) {
+    std::string why;
+    const io::native_handle_type listen_fd = server->listen_handle();
+    control.emplace(control_socket_path(config.home),
+                    control_server::handlers{[&server] { return server->status_json(); },
+                                             [] { ::kill(::getpid(), SIGTERM); }, listen_fd},
+                    why);
+    if (!why.empty()) {
+      control.reset();
+      if (!takeover || attempt == 99) {
+        log::warn("proxy.sock: ", why);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   // Routes that change while running (active-routes.json, dead pids, the hub): off the workers' threads.
   route_feed feed(feed_config(config, options), routes);
   feed.start();
@@ -153,6 +216,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   }
   log::info("received ", received == SIGINT ? "SIGINT" : "SIGTERM", "; draining");
   feed.stop();
+  control.reset();
   server->stop(drain_grace);
   server.reset();
   remove_state_if_own(config.home, ::getpid());

@@ -19,7 +19,8 @@ struct worker::state {
   std::optional<timer> grace_timer;
   std::optional<timer> backoff_timer;
   coro::scope connections;  // one task per accepted connection
-  coro::scope control;      // the accept loop and the grace timer
+  coro::scope accepting;    // the accept loop
+  coro::scope control;      // the grace timer
   coro::scope closing;      // the shutdown sequence itself
   std::thread thread;
   bool stopping = false;
@@ -56,6 +57,10 @@ coro::task<void> cancel_after(worker::state* st, duration grace) {
 coro::task<void> shutdown(worker::state* st, duration grace) {
   st->stopping = true;
   st->accept->cancel();
+  st->backoff_timer->cancel();
+  // Every connection the kernel handed us is spawned before anything is cancelled: one accepted in the
+  // last moment is served, not cut (a --replace successor takes the ones still in the backlog).
+  co_await st->accepting.join();
   if (grace.count() > 0 && st->connections.active() > 0) {
     st->control.spawn(cancel_after(st, grace));
     co_await st->connections.join();
@@ -64,7 +69,6 @@ coro::task<void> shutdown(worker::state* st, duration grace) {
     st->ctx->cancel_all();
     co_await st->connections.join();
   }
-  st->backoff_timer->cancel();
   co_await st->control.join();
   st->ctx->stop();
 }
@@ -102,7 +106,7 @@ worker_pool::worker_pool(const listen_socket& listener, options opts, handler h,
         promise->set_exception(std::current_exception());
         return;
       }
-      st.control.spawn(accept_loop(self, &st));
+      st.accepting.spawn(accept_loop(self, &st));
       promise->set_value();
       st.ctx->run();
       if (stop_hook) stop_hook(*self);

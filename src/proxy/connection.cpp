@@ -66,7 +66,10 @@ io::duration left_until(clock::time_point deadline) {
 
 enum class head_status { ok, closed, bad, too_large };
 
-coro::task<head_status> read_head(conn* c, http::request_head* head, std::size_t* head_len) {
+// `first`: the connection's first request. A new connection is always heard out, even while draining:
+// it was accepted to be served (a --replace handover depends on it); only a keep-alive connection
+// waiting for a further request is closed by a drain.
+coro::task<head_status> read_head(conn* c, http::request_head* head, std::size_t* head_len, bool first) {
   std::size_t scanned = 0;
   std::optional<clock::time_point> deadline;  // the header timeout runs from the head's first byte
   for (int reads = 0; reads < 1'000'000; ++reads) {
@@ -84,7 +87,7 @@ coro::task<head_status> read_head(conn* c, http::request_head* head, std::size_t
     }
     if (c->in.size() >= http::header_limit) co_return head_status::too_large;
     scanned = c->in.size();
-    const bool idle = c->in.empty();
+    const bool idle = c->in.empty() && !first;
     if (idle && c->w->draining) co_return head_status::closed;
     if (!idle && !deadline) deadline = clock::now() + c->env->options->timeouts.header;
     const io::duration limit = idle ? c->env->options->timeouts.idle : left_until(*deadline);
@@ -427,7 +430,7 @@ coro::task<void> serve_connection(io::socket client, const server_env* env, work
   for (int requests = 0;; ++requests) {
     http::request_head head;
     std::size_t head_len = 0;
-    const head_status hs = co_await read_head(&c, &head, &head_len);
+    const head_status hs = co_await read_head(&c, &head, &head_len, requests == 0);
     if (hs == head_status::closed) co_return;
     if (hs != head_status::ok) {
       const std::string answer = hs == head_status::too_large ? too_large_response() : bad_request_response();

@@ -7,10 +7,12 @@
 
 #include "connect/io/worker_pool.hpp"
 #include "connection.hpp"
+#include "responses.hpp"
 
 namespace cproxy::proxy {
 
 struct server::state {
+  const published<route::table>* routes = nullptr;
   io::listen_socket listener;
   server_options options;
   server_env env;
@@ -27,6 +29,7 @@ coro::task<void> handle(io::socket client, const server_env* env, worker_env* w)
 
 server::server(io::listen_socket listener, server_options options, const published<route::table>& routes)
     : state_(std::make_unique<state>()) {
+  state_->routes = &routes;
   state_->listener = std::move(listener);
   state_->options = std::move(options);
   state_->env = server_env{&state_->options, state_->listener.local_endpoint().port()};
@@ -65,5 +68,12 @@ void server::stop(io::duration grace) {
 }
 
 std::uint16_t server::port() const noexcept { return state_->env.port; }
+
+io::native_handle_type server::listen_handle() const noexcept { return state_->listener.native_handle(); }
+
+std::string server::status_json() const {
+  const std::shared_ptr<const route::table> table = state_->routes->load();
+  return proxy::status_json(page_context{&state_->options, state_->env.port, table.get()});
+}
 
 }  // namespace cproxy::proxy

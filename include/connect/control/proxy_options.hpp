@@ -18,6 +18,7 @@ struct proxy_options {
   std::optional<std::string> config_path;  // --config: replaces the home folder's config.json
   std::vector<std::string> domains;        // --domain, besides localhost
   bool quiet = false;
+  bool replace = false;  // take the port over: from our own proxy by handover, else stop its listener
   std::uint64_t max_body = 0;  // --max-body: 0 is no limit
   io::backend_choice io = io::backend_choice::automatic;
   unsigned threads = 0;  // 0: one per online CPU

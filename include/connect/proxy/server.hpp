@@ -45,6 +45,10 @@ class server {
   // what is left. Idempotent.
   void stop(io::duration grace);
   std::uint16_t port() const noexcept;
+  // The listening socket, for a handover to a successor (--replace). Stays owned by the server.
+  io::native_handle_type listen_handle() const noexcept;
+  // The status object, as the own page and proxy.sock answer it.
+  std::string status_json() const;
 
   struct state;
 

@@ -1,0 +1,260 @@
+// Implementation of connect/control/control_socket.hpp.
+#include "connect/control/control_socket.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <utility>
+
+#include "connect/core/log.hpp"
+
+namespace cproxy::control {
+namespace {
+
+constexpr int answer_timeout_ms = 5000;
+
+bool make_address(const std::string& path, sockaddr_un& addr) {
+  if (path.size() >= sizeof addr.sun_path) return false;
+  addr = sockaddr_un{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return true;
+}
+
+int connect_to(const std::string& path) {
+  sockaddr_un addr;
+  if (!make_address(path, addr)) return -1;
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval tv{answer_timeout_ms / 1000, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool send_line(int fd, const std::string& line, int pass_fd = -1) {
+  const std::string text = line + "\n";
+  iovec iov{const_cast<char*>(text.data()), text.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (pass_fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+  }
+  return ::sendmsg(fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
+}
+
+// One line (up to 64 KiB), and a descriptor if one came with it.
+std::optional<std::string> read_line(int fd, int* received_fd = nullptr) {
+  std::string line;
+  for (int reads = 0; reads < 4096 && line.size() < 65536; ++reads) {
+    char buf[4096];
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n <= 0) return std::nullopt;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        int got = -1;
+        std::memcpy(&got, CMSG_DATA(c), sizeof(int));
+        if (received_fd) {
+          *received_fd = got;
+        } else {
+          ::close(got);
+        }
+      }
+    }
+    line.append(buf, static_cast<std::size_t>(n));
+    if (const auto nl = line.find('\n'); nl != std::string::npos) return line.substr(0, nl);
+  }
+  return std::nullopt;
+}
+
+std::string command_of(const std::string& line) {
+  boost::json::error_code ec;
+  const boost::json::value v = boost::json::parse(line, ec);
+  if (ec || !v.is_object()) return {};
+  const boost::json::value* cmd = v.as_object().if_contains("cmd");
+  return cmd && cmd->is_string() ? std::string(cmd->as_string()) : std::string();
+}
+
+}  // namespace
+
+std::string control_socket_path(const std::string& home) { return home + "/proxy.sock"; }
+
+struct control_server::state {
+  std::string path;
+  handlers h;
+  int listen = -1;
+  int wake[2] = {-1, -1};
+  ino_t inode = 0;
+  std::thread thread;
+
+  void serve_one(int conn) {
+    const std::optional<std::string> line = read_line(conn);
+    if (!line) return;
+    const std::string cmd = command_of(*line);
+    if (cmd == "status") {
+      send_line(conn, h.status());
+    } else if (cmd == "stop") {
+      send_line(conn, R"({"ok":true})");
+      h.stop();
+    } else if (cmd == "handover") {
+      if (!send_line(conn, R"({"ok":true})", h.listen_fd)) return;
+      // The successor confirms once it accepts (or hangs up if it failed): only a confirmation drains us.
+      const std::optional<std::string> answer = read_line(conn);
+      if (answer && command_of(*answer) == "accepting") {
+        log::info("handed the listening socket to a successor (--replace); draining");
+        release_path();  // the successor binds proxy.sock next
+        h.stop();
+      } else {
+        log::warn("a --replace successor did not take over; still serving");
+      }
+    } else {
+      send_line(conn, R"({"error":"unknown command"})");
+    }
+  }
+
+  void release_path() {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && st.st_ino == inode) ::unlink(path.c_str());
+    ::close(listen);
+    listen = -1;
+  }
+
+  void run() {
+    while (listen >= 0) {
+      pollfd fds[2] = {{listen, POLLIN, 0}, {wake[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[1].revents) return;
+      const int conn = ::accept4(listen, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) continue;
+      timeval tv{answer_timeout_ms / 1000, 0};
+      ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      ::setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      serve_one(conn);
+      ::close(conn);
+    }
+  }
+};
+
+control_server::control_server(std::string path, handlers h, std::string& error) : state_(std::make_unique<state>()) {
+  state_->path = std::move(path);
+  state_->h = std::move(h);
+  sockaddr_un addr;
+  if (!make_address(state_->path, addr)) {
+    error = state_->path + ": path too long for a Unix socket";
+    return;
+  }
+  // A socket file nobody answers on is stale (a proxy that was killed): replace it. A live one is not ours.
+  if (const int probe = connect_to(state_->path); probe >= 0) {
+    ::close(probe);
+    error = state_->path + " belongs to another running proxy";
+    return;
+  }
+  ::unlink(state_->path.c_str());
+  state_->listen = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const mode_t old_mask = ::umask(0177);  // 0600 from the start: no window where others could connect
+  const bool bound = state_->listen >= 0 && ::bind(state_->listen, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::umask(old_mask);
+  if (!bound || ::listen(state_->listen, 16) != 0 || ::pipe2(state_->wake, O_CLOEXEC) != 0) {
+    error = state_->path + ": " + std::strerror(errno);
+    if (state_->listen >= 0) ::close(state_->listen);
+    state_->listen = -1;
+    return;
+  }
+  struct stat st {};
+  if (::stat(state_->path.c_str(), &st) == 0) state_->inode = st.st_ino;
+  state* s = state_.get();
+  state_->thread = std::thread([s] { s->run(); });
+}
+
+control_server::~control_server() {
+  if (state_->thread.joinable()) {
+    const char one = 1;
+    const ssize_t ignored = ::write(state_->wake[1], &one, 1);
+    (void)ignored;
+    state_->thread.join();
+  }
+  // Only our own socket file: a successor may have bound a new one at the same path.
+  if (state_->listen >= 0) state_->release_path();
+  for (const int fd : state_->wake)
+    if (fd >= 0) ::close(fd);
+}
+
+std::optional<handover> handover::request(const std::string& path, std::string& error) {
+  const int conn = connect_to(path);
+  if (conn < 0) {
+    error = "the running proxy does not answer on " + path;
+    return std::nullopt;
+  }
+  int fd = -1;
+  if (!send_line(conn, R"({"cmd":"handover"})") || !read_line(conn, &fd) || fd < 0) {
+    ::close(conn);
+    if (fd >= 0) ::close(fd);
+    error = "the running proxy did not hand over its listening socket";
+    return std::nullopt;
+  }
+  return handover(conn, fd);
+}
+
+handover::handover(handover&& o) noexcept : conn_(std::exchange(o.conn_, -1)), fd_(std::exchange(o.fd_, -1)) {}
+
+handover& handover::operator=(handover&& o) noexcept {
+  if (this != &o) {
+    if (conn_ >= 0) ::close(conn_);
+    conn_ = std::exchange(o.conn_, -1);
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+handover::~handover() {
+  if (conn_ >= 0) ::close(conn_);
+}
+
+void handover::confirm() {
+  if (conn_ < 0) return;
+  send_line(conn_, R"({"cmd":"accepting"})");
+  ::close(conn_);
+  conn_ = -1;
+}
+
+std::optional<std::string> control_request(const std::string& path, const std::string& line) {
+  const int conn = connect_to(path);
+  if (conn < 0) return std::nullopt;
+  std::optional<std::string> answer;
+  if (send_line(conn, line)) answer = read_line(conn);
+  ::close(conn);
+  return answer;
+}
+
+}  // namespace cproxy::control
