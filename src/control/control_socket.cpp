@@ -131,6 +131,7 @@ struct control_server::state {
       if (answer && command_of(*answer) == "accepting") {
         log::info("handed the listening socket to a successor (--replace); draining");
         release_path();  // the successor binds proxy.sock next
+        if (h.handed_over) h.handed_over();
         h.stop();
       } else {
         log::warn("a --replace successor did not take over; still serving");

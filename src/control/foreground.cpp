@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
 #include <thread>
 
@@ -48,6 +49,16 @@ std::string stop_foreign_listener(std::uint16_t port) {
     ::kill(owner->pid, SIGKILL);
   }
   return {};
+}
+
+void wake_listener(const std::string& bind, std::uint16_t port) {
+  const std::string host = bind == "0.0.0.0" ? "127.0.0.1" : bind == "::" ? "::1" : bind;
+  const auto where = io::endpoint::from(host, port);
+  if (!where) return;
+  const int fd = ::socket(where->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (::connect(fd, where->data(), where->size()) != 0) log::warn("--replace: could not wake the successor's acceptor");
+  ::close(fd);
 }
 
 int fail(int ready_fd, const std::string& text) {
@@ -172,12 +183,14 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   if (takeover) takeover->confirm();  // we accept now: the predecessor stops accepting and drains
   // proxy.sock: status, stop, and the handover to a successor. A predecessor frees the path as it drains.
   std::optional<control_server> control;
+  std::atomic<bool> handed_over{false};
   for (int attempt = 0; attempt < 100 && !control; ++attempt) {
     std::string why;
     const io::native_handle_type listen_fd = server->listen_handle();
     control.emplace(control_socket_path(config.home),
                     control_server::handlers{[&server] { return server->status_json(); },
-                                             [] { ::kill(::getpid(), SIGTERM); }, listen_fd},
+                                             [] { ::kill(::getpid(), SIGTERM); }, listen_fd,
+                                             [&handed_over] { handed_over = true; }},
                     why);
     if (!why.empty()) {
       control.reset();
@@ -217,6 +230,13 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   log::info("received ", received == SIGINT ? "SIGINT" : "SIGTERM", "; draining");
   feed.stop();
   control.reset();
+  if (handed_over) {
+    // The successor accepts from the same socket. A wake-up our cancelled accept swallowed (accept
+    // waits are exclusive) would leave a connection in the backlog until the next one arrives: once
+    // we accept no more, one throwaway connection wakes the successor, which takes the backlog.
+    server->stop_accepting();
+    wake_listener(config.bind, port);
+  }
   server->stop(drain_grace);
   server.reset();
   remove_state_if_own(config.home, ::getpid());

@@ -23,7 +23,8 @@ struct worker::state {
   coro::scope control;      // the grace timer
   coro::scope closing;      // the shutdown sequence itself
   std::thread thread;
-  bool stopping = false;
+  bool stopping = false;          // no more accepting
+  bool shutdown_started = false;  // stop() has begun the shutdown sequence
 };
 
 namespace {
@@ -52,6 +53,14 @@ coro::task<void> accept_loop(worker* w, worker::state* st) {
 coro::task<void> cancel_after(worker::state* st, duration grace) {
   const std::error_code ec = co_await st->grace_timer->wait(grace);
   if (!ec) st->ctx->cancel_all();  // the grace period ran out: end what is still running
+}
+
+coro::task<void> end_accepting(worker::state* st, std::shared_ptr<std::promise<void>> done) {
+  st->stopping = true;
+  st->accept->cancel();
+  st->backoff_timer->cancel();
+  co_await st->accepting.join();
+  done->set_value();
 }
 
 coro::task<void> shutdown(worker::state* st, duration grace) {
@@ -134,6 +143,19 @@ worker_pool::worker_pool(const listen_socket& listener, options opts, handler h,
 
 worker_pool::~worker_pool() { stop(duration{}); }
 
+void worker_pool::stop_accepting() {
+  std::vector<std::future<void>> done;
+  for (auto& w : workers_) {
+    worker::state& st = *w->state_;
+    if (!st.ctx || !st.thread.joinable()) continue;
+    auto promise = std::make_shared<std::promise<void>>();
+    done.push_back(promise->get_future());
+    worker::state* stp = &st;
+    st.ctx->post([stp, promise] { stp->closing.spawn(end_accepting(stp, promise)); });
+  }
+  for (auto& f : done) f.wait();
+}
+
 void worker_pool::post_to_each(const std::function<void(worker&)>& fn) {
   for (auto& w : workers_) {
     worker* self = w.get();
@@ -148,7 +170,9 @@ void worker_pool::stop(duration grace) {
     if (st.ctx) {
       worker::state* stp = &st;
       st.ctx->post([stp, grace] {
-        if (!stp->stopping) stp->closing.spawn(shutdown(stp, grace));
+        if (stp->shutdown_started) return;
+        stp->shutdown_started = true;
+        stp->closing.spawn(shutdown(stp, grace));
       });
     }
   }

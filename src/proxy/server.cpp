@@ -67,6 +67,10 @@ void server::stop(io::duration grace) {
   state_->workers->stop(grace);
 }
 
+void server::stop_accepting() {
+  if (state_->workers && !state_->stopped) state_->workers->stop_accepting();
+}
+
 std::uint16_t server::port() const noexcept { return state_->env.port; }
 
 io::native_handle_type server::listen_handle() const noexcept { return state_->listener.native_handle(); }

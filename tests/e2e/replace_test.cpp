@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "child_process.hpp"
@@ -105,7 +106,18 @@ BOOST_AUTO_TEST_CASE(our_own_proxy_hands_over_without_a_failed_request) {
   load.join();
 
   BOOST_TEST(code == 0, out);
-  BOOST_TEST(failed == 0, failed << " requests failed, " << ok << " succeeded; the first: " << first_failure);
+  {
+    std::ifstream log(home.path + "/proxy.log");
+    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    BOOST_TEST(failed == 0, failed << " requests failed, " << ok << " succeeded; the first: " << first_failure
+                                   << "\nproxy.log without access lines:\n" << [&] {
+                                        std::string out;
+                                        std::istringstream lines(text);
+                                        for (std::string l; std::getline(lines, l);)
+                                          if (l.find(" GET ") == std::string::npos) out += l + "\n";
+                                        return out;
+                                      }());
+  }
   BOOST_TEST(ok > served_before, "the successor serves");
   const int new_pid = state_pid(home);
   BOOST_TEST(new_pid != old_pid);

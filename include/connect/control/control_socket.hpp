@@ -19,6 +19,7 @@ class control_server {
     std::function<std::string()> status;  // the status object
     std::function<void()> stop;           // start a drain
     int listen_fd = -1;                   // what a handover passes
+    std::function<void()> handed_over;   // the successor confirmed: it accepts now
   };
   // Binds `path` (replacing a stale socket file, never a live one) and serves on its own thread.
   // `error` is set, and nothing served, when it cannot.

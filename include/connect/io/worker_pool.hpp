@@ -39,6 +39,9 @@ class worker_pool {
   // Stops accepting; connections get `grace` to finish, then are cancelled. Returns when all threads
   // have exited. Idempotent.
   void stop(duration grace);
+  // Stops accepting and returns once no worker has an accept in flight; connections already accepted
+  // are spawned and keep running. Idempotent; stop() still follows.
+  void stop_accepting();
   // Runs `fn` on every worker's thread (posted; returns at once). Used to start a drain.
   void post_to_each(const std::function<void(worker&)>& fn);
   std::size_t size() const noexcept { return workers_.size(); }

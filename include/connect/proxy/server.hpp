@@ -44,6 +44,8 @@ class server {
   // Stops accepting, closes idle keep-alive connections, gives running requests `grace`, then closes
   // what is left. Idempotent.
   void stop(io::duration grace);
+  // Stops accepting (connections accepted already go on); returns once no accept is in flight.
+  void stop_accepting();
   std::uint16_t port() const noexcept;
   // The listening socket, for a handover to a successor (--replace). Stays owned by the server.
   io::native_handle_type listen_handle() const noexcept;
