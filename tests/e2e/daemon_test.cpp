@@ -13,30 +13,15 @@
 #include <fstream>
 
 #include "child_process.hpp"
+#include "proxy_home.hpp"
 
 using namespace std::chrono_literals;
 using cproxy::test::child_process;
 
 namespace {
 
-struct home_dir {
-  std::string path;
-  home_dir() {
-    char pattern[] = "/tmp/connect-daemon-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~home_dir() {
-    // A proxy a failed case left running is stopped by its pid, from the state file.
-    std::ifstream state(path + "/proxy-state.json");
-    std::string text((std::istreambuf_iterator<char>(state)), std::istreambuf_iterator<char>());
-    if (const auto at = text.find("\"pid\":"); at != std::string::npos) {
-      const int pid = std::atoi(text.c_str() + at + 6);
-      if (pid > 0) ::kill(pid, SIGKILL);
-    }
-    std::filesystem::remove_all(path);
-  }
-  std::string env() const { return "PRIVATECONNECT_HOME=" + path; }
-};
+using home_dir = cproxy::test::proxy_home;
+using cproxy::test::free_port;
 
 struct run_result {
   int code;
@@ -50,18 +35,6 @@ run_result run(const home_dir& home, std::vector<std::string> args) {
   return {code, p.out(), p.err()};
 }
 
-// A free port: bound, read, released (the daemon binds it a moment later).
-unsigned free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 }  // namespace
 
@@ -170,8 +143,7 @@ BOOST_AUTO_TEST_CASE(access_lines_go_to_the_log_which_sighup_reopens) {
 
   // logrotate: the file is moved away, then SIGHUP; new lines go to a new proxy.log.
   std::filesystem::rename(log, log + ".1");
-  const std::string state = read_file(home.path + "/proxy-state.json");
-  const int pid = std::atoi(state.c_str() + state.find("\"pid\":") + 6);
+  const int pid = cproxy::test::state_pid(home.path);
   BOOST_REQUIRE(pid > 0);
   ::kill(pid, SIGHUP);
   BOOST_TEST(file_gets(log, "reopened the log on SIGHUP"));

@@ -17,28 +17,15 @@
 #include <thread>
 
 #include "child_process.hpp"
+#include "proxy_home.hpp"
 
 using namespace std::chrono_literals;
 using cproxy::test::child_process;
 
 namespace {
 
-struct home_dir {
-  std::string path;
-  home_dir() {
-    char pattern[] = "/tmp/connect-replace-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~home_dir() {
-    std::ifstream state(path + "/proxy-state.json");
-    std::string text((std::istreambuf_iterator<char>(state)), std::istreambuf_iterator<char>());
-    if (const auto at = text.find("\"pid\":"); at != std::string::npos) {
-      const int pid = std::atoi(text.c_str() + at + 6);
-      if (pid > 0) ::kill(pid, SIGKILL);
-    }
-    std::filesystem::remove_all(path);
-  }
-};
+using home_dir = cproxy::test::proxy_home;
+using cproxy::test::free_port;
 
 int run(const home_dir& home, std::vector<std::string> args, std::string* out = nullptr) {
   child_process p({.args = std::move(args), .extra_env = {"PRIVATECONNECT_HOME=" + home.path}, .refuse_io_uring = false});
@@ -47,24 +34,8 @@ int run(const home_dir& home, std::vector<std::string> args, std::string* out = 
   return code;
 }
 
-int state_pid(const home_dir& home) {
-  std::ifstream state(home.path + "/proxy-state.json");
-  std::string text((std::istreambuf_iterator<char>(state)), std::istreambuf_iterator<char>());
-  const auto at = text.find("\"pid\":");
-  return at == std::string::npos ? 0 : std::atoi(text.c_str() + at + 6);
-}
+int state_pid(const home_dir& home) { return cproxy::test::state_pid(home.path); }
 
-unsigned free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 bool alive(int pid) { return ::kill(pid, 0) == 0; }
 
@@ -111,11 +82,11 @@ BOOST_AUTO_TEST_CASE(our_own_proxy_hands_over_without_a_failed_request) {
     const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
     BOOST_TEST(failed == 0, failed << " requests failed, " << ok << " succeeded; the first: " << first_failure
                                    << "\nproxy.log without access lines:\n" << [&] {
-                                        std::string out;
+                                        std::string kept;
                                         std::istringstream lines(text);
                                         for (std::string l; std::getline(lines, l);)
-                                          if (l.find(" GET ") == std::string::npos) out += l + "\n";
-                                        return out;
+                                          if (l.find(" GET ") == std::string::npos) kept += l + "\n";
+                                        return kept;
                                       }());
   }
   BOOST_TEST(ok > served_before, "the successor serves");
