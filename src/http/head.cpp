@@ -206,15 +206,12 @@ parse_result parse_request(std::string_view bytes, request_head& out) {
   std::string error;
   framing_fields framing_of;
   if (!read_framing_fields(out.fields, framing_of, out.content_length, error)) return {parse_status::invalid, 0, error};
-  const bool has_length = framing_of.has_length;
-  const bool has_te = framing_of.has_te;
-  const bool chunked_last = framing_of.chunked_last;
-  if (has_te) {
+  if (framing_of.has_te) {
     if (out.version == 10) return {parse_status::invalid, 0, "Transfer-Encoding in HTTP/1.0"};
-    if (has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
-    if (!chunked_last) return {parse_status::invalid, 0, "Transfer-Encoding not ending in chunked"};
+    if (framing_of.has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
+    if (!framing_of.chunked_last) return {parse_status::invalid, 0, "Transfer-Encoding not ending in chunked"};
     out.body = framing::chunked;
-  } else if (has_length && out.content_length > 0) {
+  } else if (framing_of.has_length && out.content_length > 0) {
     out.body = framing::length;
   }
 
@@ -265,18 +262,15 @@ parse_result parse_response(std::string_view bytes, std::string_view request_met
   std::string error;
   framing_fields framing_of;
   if (!read_framing_fields(out.fields, framing_of, out.content_length, error)) return {parse_status::invalid, 0, error};
-  const bool has_length = framing_of.has_length;
-  const bool has_te = framing_of.has_te;
-  const bool chunked_last = framing_of.chunked_last;
-  if (has_te && has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
+  if (framing_of.has_te && framing_of.has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
 
   const bool bodiless = request_method == "HEAD" || out.status / 100 == 1 || out.status == 204 ||
                         out.status == 304 || (request_method == "CONNECT" && out.status / 100 == 2);
   if (bodiless) {
     out.body = framing::none;
-  } else if (has_te) {
-    out.body = chunked_last ? framing::chunked : framing::until_close;
-  } else if (has_length) {
+  } else if (framing_of.has_te) {
+    out.body = framing_of.chunked_last ? framing::chunked : framing::until_close;
+  } else if (framing_of.has_length) {
     out.body = out.content_length > 0 ? framing::length : framing::none;
   } else {
     out.body = framing::until_close;
