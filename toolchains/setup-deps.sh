@@ -9,7 +9,9 @@ level=${1:-build}
 build_pkgs=(g++ cmake ninja-build pkg-config
             libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
             liburing-dev libssl-dev libseccomp-dev)
-test_pkgs=(curl openssl)
+# ca-certificates and libnss3-tools: the trust stores `connect proxy trust` fills (tests relocate them);
+# chromium: the browser test of HTTPS trust.
+test_pkgs=(curl openssl ca-certificates libnss3-tools chromium)
 bench_pkgs=(wrk nginx-light haproxy)
 
 wanted=("${build_pkgs[@]}")

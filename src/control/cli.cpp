@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "connect/control/proxy_options.hpp"
+#include "connect/control/trust_store.hpp"
 #include "version.hpp"
 
 namespace cproxy::control {
@@ -23,8 +24,14 @@ constexpr const char* top_usage =
     "  --version    Print the version\n";
 
 constexpr const char* proxy_usage =
-    "Usage: connect proxy [start] [options]\n\n"
-    "Start the local subdomain proxy: http://NAME.localhost:PORT reaches the service named NAME.\n\n";
+    "Usage: connect proxy [start|stop|status|trust|untrust] [options]\n\n"
+    "Start the local subdomain proxy: http://NAME.localhost:PORT reaches the service named NAME.\n\n"
+    "Actions:\n"
+    "  start      Start the proxy server (default action)\n"
+    "  stop       Stop the running proxy server\n"
+    "  status     Show proxy status and active routes\n"
+    "  trust      Trust the local CA certificate for HTTPS (--check: verify each store)\n"
+    "  untrust    Remove the local CA from the trust stores\n\n";
 
 po::options_description proxy_description() {
   po::options_description d("Options");
@@ -41,7 +48,12 @@ po::options_description proxy_description() {
       ("foreground", po::bool_switch(), "Run in the foreground (Ctrl+C stops)")
       ("io", po::value<std::string>(), "I/O backend: auto, uring or asio (env CONNECT_PROXY_IO)")
       ("threads", po::value<unsigned>(), "Worker threads (default: online CPUs)")
-      ("hub", po::value<std::string>(), "Hub server URL (default https://hub.privateconnect.co)");
+      ("hub", po::value<std::string>(), "Hub server URL (default https://hub.privateconnect.co)")
+      ("https", po::bool_switch(), "Enable HTTPS with auto-generated certificates")
+      ("cert", po::value<std::string>(), "Path to custom TLS certificate (PEM; with --key)")
+      ("key", po::value<std::string>(), "Path to custom TLS private key (PEM; with --cert)")
+      ("trust", po::bool_switch(), "Automatically trust the CA certificate")
+      ("check", po::bool_switch(), "trust: verify that each trust store trusts the CA");
   return d;
 }
 
@@ -52,7 +64,8 @@ int usage_error(const std::string& message) {
 
 int run_proxy(std::vector<std::string> args) {
   std::string action = "start";
-  if (!args.empty() && !args.front().starts_with("-")) {
+  const bool has_action = !args.empty() && !args.front().starts_with("-");
+  if (has_action) {
     action = args.front();
     args.erase(args.begin());
   }
@@ -68,9 +81,11 @@ int run_proxy(std::vector<std::string> args) {
     std::cout << proxy_usage << description;
     return 0;
   }
+  if (action != "start" && action != "stop" && action != "status" && action != "trust" && action != "untrust")
+    return usage_error("unknown proxy action '" + action + "' (this build has: start, stop, status, trust, untrust)");
+  if (vm["check"].as<bool>() && action != "trust") return usage_error("--check goes with the trust action");
   if (action == "stop") return run_stop();
   if (action == "status") return run_status(vm["json"].as<bool>());
-  if (action != "start") return usage_error("unknown proxy action '" + action + "' (this build has: start, stop, status)");
 
   proxy_options options;
   if (vm.count("port")) {
@@ -87,6 +102,11 @@ int run_proxy(std::vector<std::string> args) {
   options.replace = vm["replace"].as<bool>();
   if (vm.count("max-body")) options.max_body = vm["max-body"].as<std::uint64_t>();
   options.foreground = vm["foreground"].as<bool>();
+  options.https = vm["https"].as<bool>();
+  if (vm.count("cert")) options.cert = vm["cert"].as<std::string>();
+  if (vm.count("key")) options.key = vm["key"].as<std::string>();
+  if (options.cert.has_value() != options.key.has_value()) return usage_error("--cert and --key go together: give both");
+  options.trust = vm["trust"].as<bool>();
   std::string io_text = "auto";
   if (const char* env = std::getenv("CONNECT_PROXY_IO"); env && *env) io_text = env;
   if (vm.count("io")) io_text = vm["io"].as<std::string>();
@@ -97,6 +117,11 @@ int run_proxy(std::vector<std::string> args) {
     options.threads = vm["threads"].as<unsigned>();
     if (options.threads == 0 || options.threads > 1024) return usage_error("--threads must be between 1 and 1024");
   }
+  if (action == "untrust") return run_trust(trust_action::untrust, options);
+  if (action == "trust") return run_trust(vm["check"].as<bool>() ? trust_action::check : trust_action::trust, options);
+  // `connect proxy --trust` alone (nothing that starts an HTTPS proxy) means the trust action.
+  if (!has_action && options.trust && !options.https && !options.cert && !options.foreground)
+    return run_trust(trust_action::trust, options);
   return options.foreground ? run_foreground(options) : run_daemon(options);
 }
 

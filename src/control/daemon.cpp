@@ -19,6 +19,7 @@
 #include "connect/control/control_socket.hpp"
 #include "connect/control/proxy_options.hpp"
 #include "connect/control/state_file.hpp"
+#include "connect/control/trust_store.hpp"
 #include "connect/core/log.hpp"
 
 namespace cproxy::control {
@@ -115,11 +116,21 @@ int run_daemon(const proxy_options& options) {
   }
   ::close(ready[0]);
   if (report.starts_with("ok ")) {
-    const std::string port = report.substr(3, report.find('\n') - 3);
+    // "ok PORT" or "ok PORT https"
+    const std::string line = report.substr(3, report.find('\n') - 3);
+    const std::string port = line.substr(0, line.find(' '));
+    const bool https = line.ends_with(" https");
     std::cout << "🌐 Starting proxy...\n\n"
-              << "[ok] HTTP proxy started on port " << port << "\n"
+              << "[ok] " << (https ? "HTTPS" : "HTTP") << " proxy started on port " << port << "\n"
               << "  Logs: " << shown_home(home) << "/proxy.log\n"
-              << "  Stop: connect proxy stop\n";
+              << "  Stop: connect proxy stop\n" << std::flush;
+    for (std::size_t at = report.find("\nwarn "); at != std::string::npos; at = report.find("\nwarn ", at + 1))
+      std::cerr << report.substr(at + 6, report.find('\n', at + 1) - at - 6) << "\n";
+    // --trust changes the trust stores from here, where the user sees the outcome, not in the daemon.
+    if (options.trust && https) {
+      std::cout << "\n";
+      return run_trust(trust_action::trust, options);
+    }
     return 0;
   }
   std::cerr << (report.starts_with("err ") ? report.substr(4) : "[x] The proxy exited before it listened; see " + home + "/proxy.log\n");

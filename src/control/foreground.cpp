@@ -14,6 +14,7 @@
 #include "connect/control/route_feed.hpp"
 #include "connect/control/settings.hpp"
 #include "connect/control/state_file.hpp"
+#include "connect/control/tls_setup.hpp"
 #include "connect/core/log.hpp"
 #include "connect/core/process_limits.hpp"
 #include "connect/io/listen_socket.hpp"
@@ -74,12 +75,19 @@ int fail(int ready_fd, const std::string& text) {
   return 1;
 }
 
-// The foreground start block of the contract ("Printed output"), for plain HTTP.
-void print_started(const settings& config, std::uint16_t port, const route::table& table) {
+// The foreground start block of the contract ("Printed output"); `tls` null for plain HTTP.
+void print_started(const settings& config, std::uint16_t port, const route::table& table, const tls_setup* tls,
+                   const std::vector<std::string>& trust) {
+  const std::string scheme = tls ? "https" : "http";
   std::cout << "🌐 Starting subdomain proxy...\n\n"
             << "  Hub:  " << config.hub << "\n"
             << "  Port: " << port << "\n"
-            << "  TLS:  disabled\n\n";
+            << "  TLS:  " << (tls ? tls->tls_line : "disabled") << "\n\n";
+  if (tls) {
+    for (const std::string& line : tls->cert_lines) std::cout << line << "\n";
+    for (const std::string& line : trust) std::cout << line << "\n";
+    std::cout << "\n";
+  }
   if (table.routes().empty()) {
     std::cout << "[!] No routes yet\n"
               << "  Add one with: connect reach <service>, or \"routes\" in " << config.home << "/config.json\n\n";
@@ -89,10 +97,10 @@ void print_started(const settings& config, std::uint16_t port, const route::tabl
       std::cout << "  • " << r.name << " → " << r.upstream_text() << " [" << route::to_string(r.from) << "]\n";
     std::cout << "\n";
   }
-  std::cout << "[ok] HTTP proxy running on port " << port << "\n\n";
+  std::cout << "[ok] " << (tls ? "HTTPS" : "HTTP") << " proxy running on port " << port << "\n\n";
   if (!table.routes().empty()) {
     std::cout << "  Access your services via subdomains:\n\n";
-    for (const route::route& r : table.routes()) std::cout << "    http://" << r.name << ".localhost:" << port << "\n";
+    for (const route::route& r : table.routes()) std::cout << "    " << scheme << "://" << r.name << ".localhost:" << port << "\n";
     std::cout << "\n";
   }
   std::cout << "  Press Ctrl+C to stop\n" << std::flush;
@@ -161,7 +169,19 @@ int run_foreground(const proxy_options& options, int ready_fd) {
     return fail(ready_fd, "[x] Cannot listen on " + where->to_string() + ": " + ec.message() + "\n");
   }
 
+  // HTTPS: the CA, the start-up certificate (for the config routes' names) or the --cert/--key pair.
+  std::optional<tls_setup> tls;
+  if (config.https) {
+    std::vector<std::string> names;
+    const route::table start_routes(config.config_routes, config.domains);
+    for (const route::route& r : start_routes.routes()) names.push_back(r.name);
+    tls.emplace();
+    if (const std::string problem = prepare_tls(config, options, names, *tls); !problem.empty())
+      return fail(ready_fd, "[x] " + problem + "\n");
+  }
+
   proxy::server_options server_options;
+  if (tls) server_options.tls = tls->context;
   server_options.io = decision->kind;
   server_options.threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   server_options.version = version;
@@ -207,19 +227,23 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   std::string state_error;
   if (!ensure_home_folder(state_error) ||
       !write_state(config.home,
-                   proxy_state{::getpid(), port, false, server_options.started_at, config.bind,
+                   proxy_state{::getpid(), port, tls.has_value(), server_options.started_at, config.bind,
                                std::string(io::to_string(decision->kind)), version},
                    state_error)) {
     log::warn("state file: ", state_error);
   }
   if (ready_fd >= 0) {
     // The daemon's parent prints the start block; this process's stdout is the log.
-    const std::string line = "ok " + std::to_string(port) + "\n";
+    // One write (atomic under PIPE_BUF): the parent stops reading at the first complete "ok" line.
+    std::string line = "ok " + std::to_string(port) + (tls ? " https" : "") + "\n";
+    if (tls && !tls->new_ca_warning.empty()) line += "warn " + tls->new_ca_warning + "\n";
     const ssize_t ignored = ::write(ready_fd, line.data(), line.size());
     (void)ignored;
     ::close(ready_fd);
   } else {
-    print_started(config, port, *routes.load());
+    // The trust lines come last: --trust runs the stores' tools, which may take seconds.
+    const std::vector<std::string> trust = tls ? trust_lines(config, options, *tls) : std::vector<std::string>{};
+    print_started(config, port, *routes.load(), tls ? &*tls : nullptr, trust);
   }
 
   int received = 0;

@@ -23,6 +23,9 @@ std::string resolve_settings(const proxy_options& options, settings& out, std::v
   out.domains = file.domains;
   out.domains.insert(out.domains.end(), options.domains.begin(), options.domains.end());
   out.quiet = options.quiet || file.quiet.value_or(false);
+  // A custom pair and trusting the CA only make sense over TLS: --cert/--key and --trust imply --https.
+  out.https = options.https || options.cert.has_value() || options.key.has_value() || options.trust ||
+              file.https.value_or(false);
   if (file.timeouts.header) out.timeouts.header = seconds(*file.timeouts.header);
   if (file.timeouts.connect) out.timeouts.connect = seconds(*file.timeouts.connect);
   if (file.timeouts.idle) out.timeouts.idle = seconds(*file.timeouts.idle);

@@ -13,6 +13,7 @@
 #include "connect/coro/scope.hpp"
 #include "connect/http/head.hpp"
 #include "connect/http/rewrite.hpp"
+#include "connect/tls/tls_stream.hpp"
 #include "relay.hpp"
 #include "responses.hpp"
 
@@ -25,7 +26,8 @@ constexpr std::size_t read_chunk = 16 * 1024;
 struct conn {
   const server_env* env;
   worker_env* w;
-  io::socket_stream client;
+  io::stream* client;  // a socket_stream, or a tls_stream on an HTTPS port
+  bool secure = false;
   byte_buffer in;  // client bytes read but not used yet (the rest of a head, a body, the next request)
   std::string client_ip;
   // For the access line of the request in progress.
@@ -91,9 +93,9 @@ coro::task<head_status> read_head(conn* c, http::request_head* head, std::size_t
     if (idle && c->w->draining) co_return head_status::closed;
     if (!idle && !deadline) deadline = clock::now() + c->env->options->timeouts.header;
     const io::duration limit = idle ? c->env->options->timeouts.idle : left_until(*deadline);
-    if (idle) c->w->idle_clients.insert(&c->client);
-    const io::io_result r = co_await read_more(&c->client, &c->in, limit);
-    if (idle) c->w->idle_clients.erase(&c->client);
+    if (idle) c->w->idle_clients.insert(c->client);
+    const io::io_result r = co_await read_more(c->client, &c->in, limit);
+    if (idle) c->w->idle_clients.erase(c->client);
     if (r.ec || r.bytes == 0) co_return head_status::closed;
   }
   co_return head_status::closed;
@@ -181,7 +183,7 @@ coro::task<response_status> read_response_head(io::stream* up, byte_buffer* buf,
 // While a slow upstream thinks, watches the client: if it goes away, the upstream is released at once
 // instead of when its answer finally comes. Bytes that arrive instead (a pipelined request) are kept.
 coro::task<void> watch_client(conn* c, io::stream* up, bool* client_gone, io::duration limit) {
-  const io::io_result r = co_await read_more(&c->client, &c->in, limit);
+  const io::io_result r = co_await read_more(c->client, &c->in, limit);
   // Gone means EOF or a reset; a cancel (the answer came) or the deadline (the 504 path) is not.
   if (io::is_cancelled(r.ec) || io::is_timeout(r.ec) || (!r.ec && r.bytes > 0)) co_return;
   *client_gone = true;
@@ -198,7 +200,7 @@ coro::task<response_status> await_response_head(conn* c, io::stream* up, byte_bu
   coro::scope watcher;
   watcher.spawn(watch_client(c, up, client_gone, left_until(deadline)));
   rs = co_await read_response_head(up, up_in, head->method, resp, len, deadline);
-  c->client.cancel();  // ends the watcher's read if it is still waiting
+  c->client->cancel();  // ends the watcher's read if it is still waiting
   co_await watcher.join();
   co_return rs;
 }
@@ -206,9 +208,9 @@ coro::task<response_status> await_response_head(conn* c, io::stream* up, byte_bu
 coro::task<relay_outcome> relay_request_body(conn* c, const http::request_head* head, io::stream* up) {
   const io::duration idle = c->env->options->timeouts.idle;
   if (head->body == http::framing::length)
-    co_return co_await relay_length(&c->client, &c->in, up, head->content_length, idle, c->w->splice);
+    co_return co_await relay_length(c->client, &c->in, up, head->content_length, idle, c->w->splice);
   if (head->body == http::framing::chunked)
-    co_return co_await relay_chunked(&c->client, &c->in, up, idle, false, c->env->options->max_body);
+    co_return co_await relay_chunked(c->client, &c->in, up, idle, false, c->env->options->max_body);
   co_return relay_outcome{};
 }
 
@@ -216,7 +218,7 @@ enum class exchange_result { keep_alive, close, retry };
 
 coro::task<exchange_result> send_error(conn* c, std::string response) {
   note_answer(c, response);
-  co_await c->client.write_all(bytes_of(response), c->env->options->timeouts.idle);
+  co_await c->client->write_all(bytes_of(response), c->env->options->timeouts.idle);
   co_return exchange_result::close;
 }
 
@@ -240,7 +242,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
   io::socket_stream up(std::move(d.socket));
   const bool replayable = d.reused && head->body == http::framing::none;
 
-  http::forward_context fwd{c->client_ip, c->env->port, "http", r->name};
+  http::forward_context fwd{c->client_ip, c->env->port, c->secure ? "https" : "http", r->name};
   const std::string forwarded = http::forward_request_head(*head, fwd, *trail);
   const io::io_result sent = co_await up.write_all(bytes_of(forwarded), t.idle);
   if (sent.ec) {
@@ -291,7 +293,7 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
     // 1xx: pass it on; a 100 is the go-ahead for a body that waited on Expect: 100-continue.
     const std::string interim_head = http::client_response_head(resp, true);
     up_in.consume(resp_len);
-    if ((co_await c->client.write_all(bytes_of(interim_head), t.idle)).ec) co_return exchange_result::close;
+    if ((co_await c->client->write_all(bytes_of(interim_head), t.idle)).ec) co_return exchange_result::close;
     if (resp.status == 100 && !body_sent) {
       const relay_outcome b = co_await relay_request_body(c, head, &up);
       if (!b.ok()) co_return exchange_result::close;
@@ -304,8 +306,8 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
     if (!head->upgrade_websocket) co_return co_await send_error(c, bad_gateway_response(r->name, "unexpected 101."));
     const std::string h = http::client_response_head(resp, false);
     c->status = 101;
-    if ((co_await c->client.write_all(bytes_of(h), t.idle)).ec) co_return exchange_result::close;
-    co_await tunnel(&c->client, &c->in, &up, &up_in, t.tunnel_idle, false);
+    if ((co_await c->client->write_all(bytes_of(h), t.idle)).ec) co_return exchange_result::close;
+    co_await tunnel(c->client, &c->in, &up, &up_in, t.tunnel_idle, false);
     co_return exchange_result::close;
   }
 
@@ -323,17 +325,17 @@ coro::task<exchange_result> proxy_request(conn* c, const http::request_head* hea
     up_in.consume(take);
     resp.content_length -= take;
   }
-  if ((co_await c->client.write_all(bytes_of(out), t.idle)).ec) co_return exchange_result::close;
+  if ((co_await c->client->write_all(bytes_of(out), t.idle)).ec) co_return exchange_result::close;
   c->bytes = out.size();
 
   relay_outcome body;
   switch (resp.body) {
     case http::framing::none: break;
     case http::framing::length:
-      if (resp.content_length > 0) body = co_await relay_length(&up, &up_in, &c->client, resp.content_length, t.idle, c->w->splice);
+      if (resp.content_length > 0) body = co_await relay_length(&up, &up_in, c->client, resp.content_length, t.idle, c->w->splice);
       break;
-    case http::framing::chunked: body = co_await relay_chunked(&up, &up_in, &c->client, t.idle, unchunk); break;
-    case http::framing::until_close: body = co_await relay_until_eof(&up, &up_in, &c->client, t.idle); break;
+    case http::framing::chunked: body = co_await relay_chunked(&up, &up_in, c->client, t.idle, unchunk); break;
+    case http::framing::until_close: body = co_await relay_until_eof(&up, &up_in, c->client, t.idle); break;
   }
   c->bytes += body.bytes;
   if (!body.ok()) co_return exchange_result::close;  // the response started: closing is all that is left
@@ -352,9 +354,9 @@ coro::task<exchange_result> open_tunnel(conn* c, const route::route* r) {
   io::socket_stream up(std::move(d.socket));
   const std::string established = connect_established_response();
   c->status = 200;
-  if ((co_await c->client.write_all(bytes_of(established), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
+  if ((co_await c->client->write_all(bytes_of(established), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
   byte_buffer nothing;
-  co_await tunnel(&c->client, &c->in, &up, &nothing, c->env->options->timeouts.tunnel_idle, c->w->splice);
+  co_await tunnel(c->client, &c->in, &up, &nothing, c->env->options->timeouts.tunnel_idle, c->w->splice);
   co_return exchange_result::close;
 }
 
@@ -379,19 +381,19 @@ coro::task<exchange_result> handle_request(conn* c, const http::request_head* he
       const http::field* accept = find_field(*head, "accept");
       const std::string page_bytes = own_page_response(page, accept ? accept->value : "", head->method == "HEAD", keep);
       note_answer(c, page_bytes);
-      if ((co_await c->client.write_all(bytes_of(page_bytes), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
+      if ((co_await c->client->write_all(bytes_of(page_bytes), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
       co_return keep ? exchange_result::keep_alive : exchange_result::close;
     }
     case route::resolution::kind::unknown_service: {
       const std::string answer = not_found_response(page, where.name, keep);
       note_answer(c, answer);
-      if ((co_await c->client.write_all(bytes_of(answer), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
+      if ((co_await c->client->write_all(bytes_of(answer), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
       co_return keep ? exchange_result::keep_alive : exchange_result::close;
     }
     case route::resolution::kind::foreign_host: {
       const std::string answer = misdirected_response(where.name, keep);
       note_answer(c, answer);
-      if ((co_await c->client.write_all(bytes_of(answer), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
+      if ((co_await c->client->write_all(bytes_of(answer), c->env->options->timeouts.idle)).ec) co_return exchange_result::close;
       co_return keep ? exchange_result::keep_alive : exchange_result::close;
     }
     case route::resolution::kind::service: break;
@@ -422,29 +424,76 @@ void log_access(const conn& c, const http::request_head& head, clock::time_point
             " ", c.status, " ", c.bytes, "B ", duration);
 }
 
-}  // namespace
 
-coro::task<void> serve_connection(io::socket client, const server_env* env, worker_env* worker) {
-  conn c{env, worker, io::socket_stream(std::move(client)), {}, {}};
-  c.client_ip = c.client.plain_socket()->remote_endpoint().address();
+// The requests of one connection, keep-alive included. `plain_on_tls`: a plain HTTP client on the
+// HTTPS port, which is told where the https URL is (CONNECT excepted: a proxy client is served).
+coro::task<void> serve_requests(conn* c, bool plain_on_tls) {
+  const server_env* env = c->env;
   for (int requests = 0;; ++requests) {
     http::request_head head;
     std::size_t head_len = 0;
-    const head_status hs = co_await read_head(&c, &head, &head_len, requests == 0);
+    const head_status hs = co_await read_head(c, &head, &head_len, requests == 0);
     if (hs == head_status::closed) co_return;
     if (hs != head_status::ok) {
       const std::string answer = hs == head_status::too_large ? too_large_response() : bad_request_response();
-      co_await c.client.write_all(bytes_of(answer), env->options->timeouts.header);
+      co_await c->client->write_all(bytes_of(answer), env->options->timeouts.header);
       co_return;
     }
-    c.in.consume(head_len);
+    c->in.consume(head_len);
     const clock::time_point started = clock::now();
-    c.status = 0;
-    c.bytes = 0;
-    const exchange_result result = co_await handle_request(&c, &head);
-    if (env->options->access_log) log_access(c, head, started);
+    c->status = 0;
+    c->bytes = 0;
+    exchange_result result;
+    if (plain_on_tls && !head.is_connect()) {
+      result = co_await send_error(c, https_redirect_response(head.absolute_form ? head.authority : head.host, head.target));
+    } else {
+      result = co_await handle_request(c, &head);
+    }
+    if (env->options->access_log) log_access(*c, head, started);
     if (result != exchange_result::keep_alive) co_return;
   }
+}
+
+// An HTTPS port: the first bytes tell a TLS client (a handshake record) from a plain HTTP one.
+coro::task<void> serve_tls_port(io::socket client, conn* c) {
+  const timeouts& t = c->env->options->timeouts;
+  const std::span<std::byte> space = c->in.prepare(read_chunk);
+  const io::io_result first = co_await client.recv(space.first(read_chunk), t.header);
+  if (first.ec || first.bytes == 0) co_return;
+  c->in.commit(first.bytes);
+  if (!tls::opens_tls_handshake(static_cast<unsigned char>(c->in.view().front()))) {
+    io::socket_stream plain(std::move(client));
+    c->client = &plain;
+    co_await serve_requests(c, true);
+    co_return;
+  }
+  tls::ssl_ptr session = c->env->options->tls->new_session();
+  if (!session) co_return;
+  const std::string_view hello = c->in.view();
+  tls::tls_stream secure(std::move(client), std::move(session),
+                         std::span<const std::byte>(reinterpret_cast<const std::byte*>(hello.data()), hello.size()));
+  c->in.consume(hello.size());
+  if (const std::error_code ec = co_await secure.handshake(c->w->ctx, t.handshake)) {
+    log::info("TLS handshake with ", c->client_ip, " failed: ", secure.failure_reason().empty() ? ec.message() : secure.failure_reason());
+    co_return;
+  }
+  c->client = &secure;
+  c->secure = true;
+  co_await serve_requests(c, false);
+}
+
+}  // namespace
+
+coro::task<void> serve_connection(io::socket client, const server_env* env, worker_env* worker) {
+  conn c{env, worker, nullptr, false, {}, {}};
+  c.client_ip = client.remote_endpoint().address();
+  if (env->options->tls) {
+    co_await serve_tls_port(std::move(client), &c);
+    co_return;
+  }
+  io::socket_stream plain(std::move(client));
+  c.client = &plain;
+  co_await serve_requests(&c, false);
 }
 
 }  // namespace cproxy::proxy

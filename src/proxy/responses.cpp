@@ -31,7 +31,8 @@ std::string json_response(int status, std::string_view reason, const boost::json
 }
 
 std::string url_of(const page_context& ctx, std::string_view name) {
-  return "http://" + std::string(name) + ".localhost:" + std::to_string(ctx.port);
+  return std::string(ctx.options->tls ? "https://" : "http://") + std::string(name) + ".localhost:" +
+         std::to_string(ctx.port);
 }
 
 std::string html_escape(std::string_view s) {
@@ -70,7 +71,7 @@ std::string status_json(const page_context& ctx) {
   o["running"] = true;
   o["pid"] = static_cast<std::int64_t>(::getpid());
   o["port"] = ctx.port;
-  o["tls"] = false;
+  o["tls"] = ctx.options->tls != nullptr;
   o["startedAt"] = ctx.options->started_at;
   o["version"] = ctx.options->version;
   o["io"] = std::string(io::to_string(ctx.options->io));
@@ -158,6 +159,13 @@ std::string body_too_large_response(std::uint64_t limit) {
   o["error"] = "Payload Too Large";
   o["message"] = "The request body exceeds this proxy's limit of " + std::to_string(limit) + " bytes (--max-body).";
   return json_response(413, "Payload Too Large", o, false);
+}
+
+std::string https_redirect_response(std::string_view authority, std::string_view target) {
+  const std::string location = "https://" + std::string(authority) + std::string(target.empty() ? "/" : target);
+  std::string out = "HTTP/1.1 308 Permanent Redirect\r\nLocation: " + location + "\r\n";
+  out += "Content-Length: 0\r\nx-private-connect-proxy: 1\r\nConnection: close\r\n\r\n";
+  return out;
 }
 
 std::string connect_established_response() { return "HTTP/1.1 200 Connection Established\r\n\r\n"; }

@@ -29,5 +29,7 @@ std::string bad_request_response();
 std::string too_large_response();
 std::string body_too_large_response(std::uint64_t limit);
 std::string connect_established_response();
+// A plain HTTP request on the HTTPS port: 308 to the same authority and target over https.
+std::string https_redirect_response(std::string_view authority, std::string_view target);
 
 }  // namespace cproxy::proxy

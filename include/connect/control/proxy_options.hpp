@@ -24,6 +24,10 @@ struct proxy_options {
   unsigned threads = 0;  // 0: one per online CPU
   bool foreground = false;
   std::optional<std::string> hub;
+  bool https = false;               // --https (or "https": true in the config file)
+  std::optional<std::string> cert;  // --cert and --key: a pair to serve instead of minted leaves
+  std::optional<std::string> key;
+  bool trust = false;               // --trust: install the CA into the trust stores at start
 };
 
 // Runs the proxy in this process until SIGINT or SIGTERM; returns the exit code. `ready_fd` (a daemon

@@ -19,6 +19,7 @@ struct settings {
   std::string hub = "https://hub.privateconnect.co";
   std::vector<std::string> domains;
   bool quiet = false;
+  bool https = false;
   proxy::timeouts timeouts;
   std::vector<route::route> config_routes;
 };

@@ -11,6 +11,7 @@
 #include "connect/io/backend.hpp"
 #include "connect/io/listen_socket.hpp"
 #include "connect/route/table.hpp"
+#include "connect/tls/server_context.hpp"
 
 namespace cproxy::proxy {
 
@@ -20,6 +21,7 @@ struct timeouts {
   io::duration idle{60'000};          // a keep-alive connection between requests
   io::duration response{60'000};      // the upstream's first response byte
   io::duration tunnel_idle{3'600'000};  // a WebSocket or CONNECT tunnel with no bytes either way
+  io::duration handshake{10'000};       // a TLS handshake, from its first byte
 };
 
 struct server_options {
@@ -30,6 +32,8 @@ struct server_options {
   proxy::timeouts timeouts;
   std::uint64_t max_body = 0;  // request bodies over this many bytes get 413; 0: no limit
   bool access_log = true;      // one log line per request (off with --quiet)
+  // HTTPS: every connection speaks TLS (a plain HTTP request gets a redirect to https). null: plain.
+  std::shared_ptr<tls::server_context> tls;
 };
 
 class server {

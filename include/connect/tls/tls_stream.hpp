@@ -1,0 +1,67 @@
+// tls_stream: an io::stream that speaks TLS over an io::socket. OpenSSL runs over two memory BIOs
+// (sans-I/O, as Asio's SSL engine does): ciphertext read from the socket is written into the input
+// BIO; what OpenSSL writes to the output BIO is sent after every SSL call. Connection code reads and
+// writes plaintext exactly as it does on a socket_stream; only plain_socket() differs (nullptr: the
+// bytes change on the way, so a relay cannot splice them).
+//
+// Concurrency: one read and one write may be in flight at once (a tunnel), as on a socket. Both run on
+// the worker's thread, so OpenSSL calls never overlap; a read that makes OpenSSL write (a TLS 1.3
+// KeyUpdate answer) leaves the bytes to a write in progress, which sends until the output BIO is empty.
+#pragma once
+
+#include <openssl/bio.h>
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "connect/io/stream.hpp"
+#include "connect/tls/server_context.hpp"
+
+namespace cproxy::io {
+class context;
+}
+
+namespace cproxy::tls {
+
+class tls_stream final : public io::stream {
+ public:
+  // `already_read`: bytes read from `socket` before it was known to be TLS (the sniffed ClientHello).
+  tls_stream(io::socket socket, ssl_ptr session, std::span<const std::byte> already_read);
+
+  // The server side of the handshake, within `timeout`. `ctx` is the worker's context: a leaf minted
+  // on the minting thread resumes the handshake there.
+  coro::task<std::error_code> handshake(io::context* ctx, io::duration timeout);
+  // The SNI name the client sent ("" without one).
+  std::string server_name() const;
+  // OpenSSL's reason for the last failure ("" when there was none), for the one log line it gets.
+  const std::string& failure_reason() const noexcept { return failure_reason_; }
+
+  coro::task<io::io_result> read_some(std::span<std::byte> buf, io::duration timeout) override;
+  coro::task<io::io_result> write_all(std::span<const std::byte> buf, io::duration timeout) override;
+  coro::task<io::io_result> write_all(std::span<const io::const_buffer> bufs, io::duration timeout) override;
+  void cancel() noexcept override { socket_.cancel(); }
+  // Queues close_notify and sends it if no write is in flight, then half-closes the socket.
+  void shutdown_send() noexcept override;
+  io::socket* plain_socket() noexcept override { return nullptr; }
+
+ private:
+  // Sends what OpenSSL wrote to the output BIO; returns at once if another flush is sending.
+  coro::task<std::error_code> flush(io::duration timeout);
+  // Reads ciphertext from the socket into the input BIO; 0 bytes is EOF.
+  coro::task<io::io_result> fill(io::duration timeout);
+  std::error_code last_error(int ssl_error) noexcept;
+
+  io::socket socket_;
+  ssl_ptr ssl_;
+  BIO* in_ = nullptr;   // owned by ssl_
+  BIO* out_ = nullptr;  // owned by ssl_
+  // Owned by this stream while the kernel reads from (send) or writes into (recv) them; an operation
+  // in flight always completes before the stream is destroyed (the socket's rule).
+  std::vector<std::byte> send_buf_;
+  std::vector<std::byte> recv_buf_;
+  bool flushing_ = false;
+  std::string failure_reason_;
+};
+
+}  // namespace cproxy::tls

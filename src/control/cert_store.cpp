@@ -1,0 +1,167 @@
+// Implementation of connect/control/cert_store.hpp: the certs/ folder and the --cert/--key pair.
+#include "connect/control/cert_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "connect/control/config_file.hpp"
+
+namespace cproxy::control {
+namespace {
+
+constexpr std::size_t max_pem_size = 1024 * 1024;
+
+// Writes `text` to `path` with `mode`, through a temporary file and a rename, so a reader never sees
+// half a certificate and a key is never readable by others, not even for a moment.
+bool write_file(const std::string& path, const std::string& text, mode_t mode, std::string& error) {
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) {
+    error = "cannot write " + temp + ": " + std::strerror(errno);
+    return false;
+  }
+  ::fchmod(fd, mode);  // the umask may have taken bits away (or the file existed)
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) {
+      error = "cannot write " + temp + ": " + std::strerror(errno);
+      ::close(fd);
+      std::remove(temp.c_str());
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    error = "cannot rename " + temp + " to " + path + ": " + std::strerror(errno);
+    std::remove(temp.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool ensure_certs_folder(const std::string& home, std::string& error) {
+  if (!ensure_home_folder(error)) return false;
+  const std::string dir = certs_folder(home);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    error = "cannot create " + dir + ": " + std::strerror(errno);
+    return false;
+  }
+  ::chmod(dir.c_str(), 0700);
+  return true;
+}
+
+std::string date_of(tls::sys_time t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char text[16];
+  std::strftime(text, sizeof text, "%Y-%m-%d", &tm);
+  return text;
+}
+
+// Why the CA on disk cannot be used as it is; "" when it can (and then `out` holds it).
+std::string check_existing_ca(const std::string& home, const std::vector<std::string>& domains, tls::key_pair& out) {
+  std::string cert_text;
+  std::string key_text;
+  const std::string dir = certs_folder(home);
+  if (read_small_file(dir + "/ca.crt", cert_text, max_pem_size) != 0) return "ca.crt is missing or unreadable";
+  if (read_small_file(dir + "/ca.key", key_text, max_pem_size) != 0) return "ca.key is missing or unreadable";
+  std::string why;
+  tls::x509_ptr cert = tls::cert_from_pem(cert_text, why);
+  if (!cert) return "ca.crt is corrupt (" + why + ")";
+  tls::pkey_ptr key = tls::key_from_pem(key_text, why);
+  if (!key) return "ca.key is corrupt (" + why + ")";
+  if (!tls::key_matches(*cert, *key)) return "ca.key does not match ca.crt";
+  const tls::sys_time end = tls::not_after(*cert);
+  if (end - tls::renew_before <= std::chrono::system_clock::now()) return "it expires on " + date_of(end);
+  const std::vector<std::string> permitted = tls::permitted_dns_names(*cert);
+  for (const std::string& d : domains) {
+    if (std::find(permitted.begin(), permitted.end(), d) == permitted.end())
+      return "it does not cover the dev domain " + d;
+  }
+  out = tls::key_pair{std::move(cert), std::move(key)};
+  return {};
+}
+
+}  // namespace
+
+std::string certs_folder(const std::string& home) { return home + "/certs"; }
+std::string ca_cert_path(const std::string& home) { return certs_folder(home) + "/ca.crt"; }
+
+bool ensure_ca(const std::string& home, const std::vector<std::string>& domains, local_ca& out, std::string& error) {
+  const bool existed = ::access((certs_folder(home) + "/ca.crt").c_str(), F_OK) == 0 ||
+                       ::access((certs_folder(home) + "/ca.key").c_str(), F_OK) == 0;
+  const std::string unusable = check_existing_ca(home, domains, out.pair);
+  if (unusable.empty()) {
+    out.generated = false;
+    return true;
+  }
+  if (!ensure_certs_folder(home, error)) return false;
+  try {
+    out.pair = tls::make_ca(domains, std::chrono::system_clock::now());
+  } catch (const std::exception& e) {
+    error = std::string("cannot make the local CA: ") + e.what();
+    return false;
+  }
+  out.generated = true;
+  out.regenerated_because = existed ? unusable : "";
+  const std::string dir = certs_folder(home);
+  // The key first: a certificate on disk always has its key.
+  return write_file(dir + "/ca.key", tls::key_to_pem(*out.pair.key), 0600, error) &&
+         write_file(dir + "/ca.crt", tls::cert_to_pem(*out.pair.cert), 0644, error);
+}
+
+bool write_server_cert(const std::string& home, const tls::key_pair& ca, const std::vector<std::string>& names,
+                       tls::key_pair& leaf, std::string& error) {
+  if (!ensure_certs_folder(home, error)) return false;
+  try {
+    leaf = tls::mint_leaf(ca, names, std::chrono::system_clock::now());
+  } catch (const std::exception& e) {
+    error = std::string("cannot make the server certificate: ") + e.what();
+    return false;
+  }
+  const std::string dir = certs_folder(home);
+  return write_file(dir + "/server.key", tls::key_to_pem(*leaf.key), 0600, error) &&
+         write_file(dir + "/server.crt", tls::cert_to_pem(*leaf.cert), 0644, error);
+}
+
+bool load_custom_pair(const std::string& cert_path, const std::string& key_path, tls::key_pair& out, std::string& error) {
+  std::string cert_text;
+  std::string key_text;
+  if (const int err = read_small_file(cert_path, cert_text, max_pem_size); err != 0) {
+    error = "--cert " + cert_path + ": cannot read it (" + std::strerror(err) + ")";
+    return false;
+  }
+  if (const int err = read_small_file(key_path, key_text, max_pem_size); err != 0) {
+    error = "--key " + key_path + ": cannot read it (" + std::strerror(err) + ")";
+    return false;
+  }
+  std::string why;
+  tls::x509_ptr cert = tls::cert_from_pem(cert_text, why);
+  if (!cert) {
+    error = "--cert " + cert_path + ": " + why;
+    return false;
+  }
+  tls::pkey_ptr key = tls::key_from_pem(key_text, why);
+  if (!key) {
+    error = "--key " + key_path + ": " + why;
+    return false;
+  }
+  if (!tls::key_matches(*cert, *key)) {
+    error = "--key " + key_path + ": the key does not match the certificate in --cert " + cert_path;
+    return false;
+  }
+  out = tls::key_pair{std::move(cert), std::move(key)};
+  return true;
+}
+
+}  // namespace cproxy::control

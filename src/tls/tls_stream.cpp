@@ -1,0 +1,208 @@
+// Implementation of connect/tls/tls_stream.hpp.
+#include "connect/tls/tls_stream.hpp"
+
+#include <openssl/err.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <coroutine>
+
+#include "connect/io/backend.hpp"
+
+namespace cproxy::tls {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// One TLS record holds at most 16 KiB of plaintext; reading a little more takes a record and the
+// start of the next in one call.
+constexpr std::size_t recv_size = 17 * 1024;
+// Plaintext encrypted per SSL_write before the ciphertext is sent: four records per send.
+constexpr std::size_t write_chunk = 64 * 1024;
+
+io::duration left_until(clock::time_point deadline) {
+  const auto left = std::chrono::ceil<io::duration>(deadline - clock::now());
+  return left.count() > 0 ? left : io::duration{1};
+}
+
+// Resumes the handshake on its worker's thread once the minting thread has made its leaf.
+struct minted {
+  server_context* tls;
+  std::string name;
+  io::context* ctx;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    io::context* worker = ctx;
+    tls->mint_async(name, [worker, h] { worker->post([h] { h.resume(); }); });
+  }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace
+
+tls_stream::tls_stream(io::socket socket, ssl_ptr session, std::span<const std::byte> already_read)
+    : socket_(std::move(socket)), ssl_(std::move(session)) {
+  in_ = BIO_new(BIO_s_mem());
+  out_ = BIO_new(BIO_s_mem());
+  // An empty input BIO means "no bytes yet" (retry), not end of stream.
+  BIO_set_mem_eof_return(in_, -1);
+  SSL_set_bio(ssl_.get(), in_, out_);
+  SSL_set_accept_state(ssl_.get());
+  if (!already_read.empty()) BIO_write(in_, already_read.data(), static_cast<int>(already_read.size()));
+}
+
+std::string tls_stream::server_name() const {
+  const char* name = SSL_get_servername(ssl_.get(), TLSEXT_NAMETYPE_host_name);
+  return name ? name : "";
+}
+
+std::error_code tls_stream::last_error(int ssl_error) noexcept {
+  if (const unsigned long e = ERR_peek_last_error()) {
+    char text[256];
+    ERR_error_string_n(e, text, sizeof text);
+    try {
+      failure_reason_ = text;
+    } catch (...) {
+    }
+  }
+  ERR_clear_error();  // the queue is per thread: leave nothing for the next connection's calls
+  if (ssl_error == SSL_ERROR_SYSCALL) return std::make_error_code(std::errc::connection_aborted);
+  return std::make_error_code(std::errc::protocol_error);
+}
+
+coro::task<std::error_code> tls_stream::handshake(io::context* ctx, io::duration timeout) {
+  const clock::time_point deadline = clock::now() + timeout;
+  bool minted_once = false;
+  for (int steps = 0; steps < 10'000; ++steps) {
+    ERR_clear_error();
+    const int rc = SSL_do_handshake(ssl_.get());
+    if (rc == 1) {
+      // TLS 1.3 session tickets are written as the handshake completes.
+      co_return co_await flush(left_until(deadline));
+    }
+    const int err = SSL_get_error(ssl_.get(), rc);
+    if (err == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+      if (minted_once) co_return std::make_error_code(std::errc::protocol_error);  // minting failed (logged)
+      minted_once = true;
+      auto* tls = static_cast<server_context*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl_.get())));
+      minted mint{tls, std::string(server_context::pending_name(ssl_.get())), ctx};  // GCC 12: no temporary in co_await
+      co_await mint;
+      continue;
+    }
+    if (err != SSL_ERROR_WANT_READ) {
+      // Flush first: a failed handshake may have queued an alert that tells the client why.
+      co_await flush(left_until(deadline));
+      co_return last_error(err);
+    }
+    if (BIO_ctrl_pending(out_) > 0) {
+      if (const std::error_code ec = co_await flush(left_until(deadline))) co_return ec;
+    }
+    const io::io_result r = co_await fill(left_until(deadline));
+    if (r.ec) co_return r.ec;
+    if (r.bytes == 0) co_return std::make_error_code(std::errc::connection_aborted);
+  }
+  co_return std::make_error_code(std::errc::protocol_error);
+}
+
+coro::task<io::io_result> tls_stream::fill(io::duration timeout) {
+  if (recv_buf_.size() < recv_size) recv_buf_.resize(recv_size);
+  const io::io_result r = co_await socket_.recv(std::span<std::byte>(recv_buf_), timeout);
+  if (!r.ec && r.bytes > 0) BIO_write(in_, recv_buf_.data(), static_cast<int>(r.bytes));
+  co_return r;
+}
+
+coro::task<std::error_code> tls_stream::flush(io::duration timeout) {
+  if (flushing_) co_return std::error_code{};  // the flush in progress sends these bytes too
+  flushing_ = true;
+  std::error_code ec;
+  for (std::size_t pending = BIO_ctrl_pending(out_); pending > 0 && !ec; pending = BIO_ctrl_pending(out_)) {
+    // Copied out of the BIO: a read that runs meanwhile may make OpenSSL write to (and reallocate) it.
+    send_buf_.resize(std::min(pending, write_chunk + 1024));
+    const int n = BIO_read(out_, send_buf_.data(), static_cast<int>(send_buf_.size()));
+    if (n <= 0) break;
+    const io::io_result r = co_await socket_.send_all(std::span<const std::byte>(send_buf_.data(), static_cast<std::size_t>(n)), timeout);
+    ec = r.ec;
+  }
+  flushing_ = false;
+  co_return ec;
+}
+
+coro::task<io::io_result> tls_stream::read_some(std::span<std::byte> buf, io::duration timeout) {
+  for (int fills = 0; fills < 1'000'000; ++fills) {
+    ERR_clear_error();
+    std::size_t n = 0;
+    const int rc = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
+    if (rc == 1) {
+      if (BIO_ctrl_pending(out_) > 0 && !flushing_) {
+        // A KeyUpdate or similar wanted an answer.
+        if (const std::error_code ec = co_await flush(timeout)) co_return io::io_result{ec, 0};
+      }
+      co_return io::io_result{{}, n};
+    }
+    const int err = SSL_get_error(ssl_.get(), rc);
+    if (err == SSL_ERROR_ZERO_RETURN) co_return io::io_result{{}, 0};  // close_notify: EOF
+    if (err != SSL_ERROR_WANT_READ) co_return io::io_result{last_error(err), 0};
+    if (BIO_ctrl_pending(out_) > 0 && !flushing_) {
+      if (const std::error_code ec = co_await flush(timeout)) co_return io::io_result{ec, 0};
+    }
+    const io::io_result r = co_await fill(timeout);
+    if (r.ec) co_return io::io_result{r.ec, 0};
+    if (r.bytes == 0) co_return io::io_result{{}, 0};  // EOF without close_notify: tolerated
+  }
+  co_return io::io_result{std::make_error_code(std::errc::protocol_error), 0};
+}
+
+coro::task<io::io_result> tls_stream::write_all(std::span<const std::byte> buf, io::duration timeout) {
+  std::size_t done = 0;
+  while (done < buf.size()) {
+    ERR_clear_error();
+    std::size_t n = 0;
+    const std::size_t chunk = std::min(buf.size() - done, write_chunk);
+    if (SSL_write_ex(ssl_.get(), buf.data() + done, chunk, &n) != 1) {
+      co_return io::io_result{last_error(SSL_get_error(ssl_.get(), 0)), done};
+    }
+    done += n;
+    if (const std::error_code ec = co_await flush(timeout)) co_return io::io_result{ec, done};
+  }
+  co_return io::io_result{{}, done};
+}
+
+coro::task<io::io_result> tls_stream::write_all(std::span<const io::const_buffer> bufs, io::duration timeout) {
+  // Encrypt every piece, then send the records together: a head and a small body leave in one send.
+  std::size_t done = 0;
+  for (const io::const_buffer& b : bufs) {
+    const auto* p = static_cast<const std::byte*>(b.data);
+    for (std::size_t off = 0; off < b.size;) {
+      ERR_clear_error();
+      std::size_t n = 0;
+      const std::size_t chunk = std::min(b.size - off, write_chunk);
+      if (SSL_write_ex(ssl_.get(), p + off, chunk, &n) != 1)
+        co_return io::io_result{last_error(SSL_get_error(ssl_.get(), 0)), done};
+      off += n;
+      done += n;
+      if (BIO_ctrl_pending(out_) >= write_chunk) {
+        if (const std::error_code ec = co_await flush(timeout)) co_return io::io_result{ec, done};
+      }
+    }
+  }
+  if (const std::error_code ec = co_await flush(timeout)) co_return io::io_result{ec, done};
+  co_return io::io_result{{}, done};
+}
+
+void tls_stream::shutdown_send() noexcept {
+  ERR_clear_error();
+  if (SSL_is_init_finished(ssl_.get()) && SSL_shutdown(ssl_.get()) < 0) ERR_clear_error();
+  if (!flushing_) {
+    // close_notify is a few dozen bytes: a non-blocking send puts it in the socket buffer.
+    char alert[256];
+    const int n = BIO_read(out_, alert, sizeof alert);
+    if (n > 0) {
+      const ssize_t sent = ::send(socket_.native_handle(), alert, static_cast<std::size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+      (void)sent;
+    }
+  }
+  socket_.shutdown_send();
+}
+
+}  // namespace cproxy::tls
