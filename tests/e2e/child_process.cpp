@@ -52,7 +52,16 @@ child_process::child_process(const spawn_options& options) {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  // An extra variable replaces an inherited one of the same name (getenv returns the first match, so
+  // appending would leave the inherited HOME in force).
+  const auto overridden = [&options](std::string_view entry) {
+    const std::string_view name = entry.substr(0, entry.find('='));
+    for (const std::string& extra : options.extra_env)
+      if (std::string_view(extra).substr(0, extra.find('=')) == name) return true;
+    return false;
+  };
+  for (char** e = environ; *e; ++e)
+    if (!overridden(*e)) env_strings.emplace_back(*e);
   env_strings.insert(env_strings.end(), options.extra_env.begin(), options.extra_env.end());
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());

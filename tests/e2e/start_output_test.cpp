@@ -1,0 +1,171 @@
+// The start blocks compared exactly with the contract ("Printed output"): the foreground block for HTTP
+// (with and without routes) and HTTPS (CA made, reused, made again when unusable), the daemon's HTTPS
+// block, status with TLS enabled, the certificate files and their modes, and the --cert/--key usage rule.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "child_process.hpp"
+#include "proxy_home.hpp"
+
+using namespace std::chrono_literals;
+using cproxy::test::child_process;
+using cproxy::test::free_port;
+using cproxy::test::proxy_home;
+
+namespace {
+
+// A home folder plus a HOME and a trust-store root of its own, so "CA not trusted yet" does not depend
+// on the machine's stores.
+struct isolated_home {
+  proxy_home home;
+  std::string user_home = home.path + "/user";
+  std::string trust_root = home.path + "/root";
+  isolated_home() {
+    std::filesystem::create_directories(user_home);
+    std::filesystem::create_directories(trust_root);
+  }
+  std::vector<std::string> env() const {
+    return {home.env(), "HOME=" + user_home, "CONNECT_PROXY_TRUST_ROOT=" + trust_root};
+  }
+};
+
+struct run_result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+run_result run(const isolated_home& h, std::vector<std::string> args) {
+  child_process p({.args = std::move(args), .extra_env = h.env(), .refuse_io_uring = false});
+  const int code = p.wait_exit(30s).value_or(-1);
+  return {code, p.out(), p.err()};
+}
+
+// Runs a foreground proxy until its block is printed, stops it with SIGINT, returns its stdout.
+std::string foreground_block(const isolated_home& h, std::vector<std::string> args) {
+  args.insert(args.begin(), {"proxy", "start", "--foreground", "--threads", "1"});
+  child_process p({.args = std::move(args), .extra_env = h.env(), .refuse_io_uring = false});
+  const bool started = p.wait_for_stdout("Press Ctrl+C to stop\n", 20s);
+  BOOST_TEST(started, "stdout: " << p.out() << "\nstderr: " << p.err());
+  p.signal(SIGINT);
+  BOOST_TEST(p.wait_exit(20s).value_or(-1) == 0);
+  return p.out();
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+unsigned mode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
+}
+
+std::string header(const std::string& port, const std::string& tls) {
+  return "🌐 Starting subdomain proxy...\n\n  Hub:  https://hub.privateconnect.co\n  Port: " + port + "\n  TLS:  " + tls + "\n\n";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(start_output)
+
+BOOST_AUTO_TEST_CASE(foreground_http_without_routes) {
+  isolated_home h;
+  const std::string port = std::to_string(free_port());
+  const std::string out = foreground_block(h, {"--port", port});
+  BOOST_TEST(out == header(port, "disabled") + "[!] No routes yet\n  Add one with: connect reach <service>, or \"routes\" in " +
+                        h.home.path + "/config.json\n\n[ok] HTTP proxy running on port " + port +
+                        "\n\n  Press Ctrl+C to stop\n");
+}
+
+BOOST_AUTO_TEST_CASE(foreground_http_with_routes) {
+  isolated_home h;
+  std::ofstream(h.home.path + "/config.json")
+      << R"({"routes": [{"name": "web", "port": 5173}, {"name": "api", "port": 8080, "host": "127.0.0.1"}]})";
+  const std::string port = std::to_string(free_port());
+  const std::string out = foreground_block(h, {"--port", port});
+  BOOST_TEST(out == header(port, "disabled") +
+                        "[ok] Found 2 route(s):\n  • api → 127.0.0.1:8080 [config]\n  • web → 127.0.0.1:5173 [config]\n\n"
+                        "[ok] HTTP proxy running on port " + port + "\n\n  Access your services via subdomains:\n\n"
+                        "    http://api.localhost:" + port + "\n    http://web.localhost:" + port +
+                        "\n\n  Press Ctrl+C to stop\n");
+}
+
+BOOST_AUTO_TEST_CASE(foreground_https_makes_the_ca_once_and_reuses_it) {
+  isolated_home h;
+  std::ofstream(h.home.path + "/config.json") << R"({"routes": [{"name": "api", "port": 8080, "host": "127.0.0.1"}]})";
+  const std::string port = std::to_string(free_port());
+  const std::string routes_and_after = "[ok] Found 1 route(s):\n  • api → 127.0.0.1:8080 [config]\n\n"
+                                       "[ok] HTTPS proxy running on port " + port +
+                                       "\n\n  Access your services via subdomains:\n\n    https://api.localhost:" + port +
+                                       "\n\n  Press Ctrl+C to stop\n";
+  const std::string first = foreground_block(h, {"--port", port, "--https"});
+  BOOST_TEST(first == header(port, "auto-generating certificates...") +
+                          "  [ok] Generated local CA\n  [ok] Generated server certificate\n"
+                          "  [!] CA not trusted yet — run: connect proxy trust\n\n" + routes_and_after);
+  const std::string certs = h.home.path + "/certs";
+  BOOST_TEST(mode_of(certs) == 0700u);
+  BOOST_TEST(mode_of(certs + "/ca.key") == 0600u);
+  BOOST_TEST(mode_of(certs + "/server.key") == 0600u);
+  BOOST_TEST(slurp(certs + "/ca.crt").starts_with("-----BEGIN CERTIFICATE-----"));
+  BOOST_TEST(slurp(certs + "/server.crt").starts_with("-----BEGIN CERTIFICATE-----"));
+  const std::string ca_before = slurp(certs + "/ca.crt");
+
+  const std::string second = foreground_block(h, {"--port", port, "--https"});
+  BOOST_TEST(second == header(port, "auto-generating certificates...") +
+                           "  [ok] Using local CA\n  [ok] Generated server certificate\n"
+                           "  [!] CA not trusted yet — run: connect proxy trust\n\n" + routes_and_after);
+  BOOST_TEST(slurp(certs + "/ca.crt") == ca_before, "a usable CA is kept: its trust stays valid");
+}
+
+BOOST_AUTO_TEST_CASE(an_unusable_ca_is_made_again_and_says_trust_must_be_redone) {
+  isolated_home h;
+  const std::string port = std::to_string(free_port());
+  foreground_block(h, {"--port", port, "--https"});
+  const std::string certs = h.home.path + "/certs";
+  std::ofstream(certs + "/ca.crt") << "not a certificate\n";
+  const std::string corrupt = foreground_block(h, {"--port", port, "--https"});
+  BOOST_TEST(corrupt.find("  [ok] Generated local CA\n  [!] Made a new local CA (the old one: ca.crt is corrupt (") !=
+                 std::string::npos,
+             corrupt);
+  BOOST_TEST(corrupt.find("); trust it again — run: connect proxy trust\n  [ok] Generated server certificate\n") !=
+                 std::string::npos,
+             corrupt);
+
+  // A dev domain the CA's name constraints do not permit needs a new CA too.
+  const std::string widened = foreground_block(h, {"--port", port, "--https", "--domain", "test"});
+  BOOST_TEST(widened.find("  [!] Made a new local CA (the old one: it does not cover the dev domain test); trust it "
+                          "again — run: connect proxy trust\n") != std::string::npos,
+             widened);
+  const std::string same = foreground_block(h, {"--port", port, "--https", "--domain", "test"});
+  BOOST_TEST(same.find("  [ok] Using local CA\n") != std::string::npos, same);
+}
+
+BOOST_AUTO_TEST_CASE(daemon_https_block_status_and_state) {
+  isolated_home h;
+  const std::string port = std::to_string(free_port());
+  const run_result start = run(h, {"proxy", "start", "--https", "--port", port, "--threads", "1"});
+  BOOST_TEST(start.code == 0, start.err);
+  BOOST_TEST(start.out == "🌐 Starting proxy...\n\n[ok] HTTPS proxy started on port " + port + "\n  Logs: " +
+                              h.home.path + "/proxy.log\n  Stop: connect proxy stop\n");
+  BOOST_TEST(slurp(h.home.path + "/proxy-state.json").find("\"tls\":true") != std::string::npos);
+  const run_result status = run(h, {"proxy", "status"});
+  BOOST_TEST(status.out.find("\n    Port: " + port + "\n    TLS:  enabled\n    Routes:\n") != std::string::npos, status.out);
+  BOOST_TEST(run(h, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
+}
+
+BOOST_AUTO_TEST_CASE(cert_and_key_go_together) {
+  isolated_home h;
+  const run_result only_cert = run(h, {"proxy", "start", "--cert", "/nonexistent.pem"});
+  BOOST_TEST(only_cert.code == 2);
+  BOOST_TEST(only_cert.err == "connect: --cert and --key go together: give both\nTry: connect proxy --help\n");
+  const run_result check_elsewhere = run(h, {"proxy", "status", "--check"});
+  BOOST_TEST(check_elsewhere.code == 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
