@@ -168,4 +168,13 @@ BOOST_AUTO_TEST_CASE(cert_and_key_go_together) {
   BOOST_TEST(check_elsewhere.code == 2);
 }
 
+BOOST_AUTO_TEST_CASE(trust_alone_means_the_trust_action) {
+  isolated_home h;
+  // `connect proxy --trust` with nothing that starts a proxy is `connect proxy trust`: no proxy runs.
+  const run_result trust = run(h, {"proxy", "--trust"});
+  BOOST_TEST(trust.out.starts_with("🔒 Trusting Private Connect local CA...\n\n  [ok] Generated local CA\n"), trust.out);
+  BOOST_TEST(!std::filesystem::exists(h.home.path + "/proxy-state.json"));
+  BOOST_TEST(std::filesystem::exists(h.home.path + "/certs/ca.crt"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
