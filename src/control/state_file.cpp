@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "connect/control/config_file.hpp"
+#include "connect/control/control_socket.hpp"
 
 namespace cproxy::control {
 namespace json = boost::json;
@@ -79,6 +80,9 @@ bool is_connect_process(pid_t pid) {
 std::optional<proxy_state> running_proxy(const std::string& home) {
   std::optional<proxy_state> s = read_state(home);
   if (!s || !is_connect_process(s->pid)) return std::nullopt;
+  // A live `connect` process is not necessarily our proxy (another connect command got the pid): a
+  // proxy answers on proxy.sock, which it creates before it writes the state file.
+  if (!control_request(control_socket_path(home), R"({"cmd":"status"})")) return std::nullopt;
   return s;
 }
 

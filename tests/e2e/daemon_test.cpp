@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -102,6 +103,31 @@ BOOST_AUTO_TEST_CASE(a_stale_state_file_is_ignored) {
   const run_result start = run(home, {"proxy", "start", "--port", port, "--threads", "1"});
   BOOST_TEST(start.code == 0, start.err);
   BOOST_TEST(run(home, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_connect_process_that_does_not_answer_on_proxy_sock_is_not_the_proxy) {
+  home_dir home;
+  // Another `connect` command holding the pid the state file names: same process name, no proxy.sock.
+  const std::string fake = home.path + "/connect";
+  std::filesystem::copy_file("/bin/sleep", fake);
+  const pid_t sleeper = ::fork();
+  if (sleeper == 0) {
+    ::execl(fake.c_str(), "connect", "30", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  BOOST_REQUIRE(sleeper > 0);
+  std::ofstream(home.path + "/proxy-state.json")
+      << "{\"pid\": " << sleeper << ", \"port\": 1, \"tls\": false, \"startedAt\": \"2024-01-15T10:30:00.000Z\"}\n";
+  BOOST_TEST(run(home, {"proxy", "status"}).out == "🌐 Proxy Status\n\n  ○ Proxy: stopped\n");
+  BOOST_TEST(run(home, {"proxy", "stop"}).out == "[!] Proxy is not running.\n");
+  BOOST_TEST(::kill(sleeper, 0) == 0, "stop must not signal a process that is not the proxy");
+  const std::string port = std::to_string(free_port());
+  const run_result start = run(home, {"proxy", "start", "--port", port, "--threads", "1"});
+  BOOST_TEST(start.code == 0, start.err);
+  BOOST_TEST(start.out.find("[ok] HTTP proxy started on port " + port) != std::string::npos, start.out);
+  BOOST_TEST(run(home, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
+  ::kill(sleeper, SIGKILL);
+  ::waitpid(sleeper, nullptr, 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_taken_port_fails_the_start_with_the_contract_block) {
