@@ -245,9 +245,4 @@ void server_context::mint_async(const std::string& name, std::function<void()> d
   }
 }
 
-std::size_t server_context::minted_count() const {
-  const std::lock_guard lock(state_->mu);
-  return state_->leaves.size();
-}
-
 }  // namespace cproxy::tls

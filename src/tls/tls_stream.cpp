@@ -154,18 +154,8 @@ coro::task<io::io_result> tls_stream::read_some(std::span<std::byte> buf, io::du
 }
 
 coro::task<io::io_result> tls_stream::write_all(std::span<const std::byte> buf, io::duration timeout) {
-  std::size_t done = 0;
-  while (done < buf.size()) {
-    ERR_clear_error();
-    std::size_t n = 0;
-    const std::size_t chunk = std::min(buf.size() - done, write_chunk);
-    if (SSL_write_ex(ssl_.get(), buf.data() + done, chunk, &n) != 1) {
-      co_return io::io_result{last_error(SSL_get_error(ssl_.get(), 0)), done};
-    }
-    done += n;
-    if (const std::error_code ec = co_await flush(timeout)) co_return io::io_result{ec, done};
-  }
-  co_return io::io_result{{}, done};
+  const io::const_buffer one{buf.data(), buf.size()};
+  co_return co_await write_all(std::span<const io::const_buffer>(&one, 1), timeout);
 }
 
 coro::task<io::io_result> tls_stream::write_all(std::span<const io::const_buffer> bufs, io::duration timeout) {

@@ -51,8 +51,6 @@ class server_context {
   // Makes the leaf for `name` on the minting thread and calls `done` there once it is cached (at
   // once, on this thread, if it is cached already). `done` must be cheap: it posts a resumption.
   void mint_async(const std::string& name, std::function<void()> done);
-  // Leaves minted so far (for tests of the cache and for status).
-  std::size_t minted_count() const;
 
   struct state;
 
