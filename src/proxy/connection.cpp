@@ -474,7 +474,9 @@ coro::task<void> serve_tls_port(io::socket client, conn* c) {
                          std::span<const std::byte>(reinterpret_cast<const std::byte*>(hello.data()), hello.size()));
   c->in.consume(hello.size());
   if (const std::error_code ec = co_await secure.handshake(c->w->ctx, t.handshake)) {
-    log::info("TLS handshake with ", c->client_ip, " failed: ", secure.failure_reason().empty() ? ec.message() : secure.failure_reason());
+    // A TLS failure (an unknown CA, an old protocol) is worth a line; a client that left or stalled
+    // mid-handshake is not, as a plain client that leaves before its request is not.
+    if (!secure.failure_reason().empty()) log::info("TLS handshake with ", c->client_ip, " failed: ", secure.failure_reason());
     co_return;
   }
   c->client = &secure;
