@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "trust_detail.hpp"
@@ -55,14 +56,28 @@ std::string why_not_trusted(const std::string& certutil, const nss_db& db, const
   return command_failure("certutil", verified);
 }
 
+// The database Chrome and Chromium read: ~/.pki/nssdb when that folder exists, else the XDG one
+// ($XDG_DATA_HOME/pki/nssdb, ~/.local/share/pki/nssdb) that newer versions make on their first run.
+// Making ~/.pki/nssdb beside an XDG database would switch the browser to a new, empty database and
+// hide the user's other certificates from it, so ~/.pki/nssdb is made only when neither exists.
+nss_db chrome_database(const std::string& home) {
+  std::error_code ec;
+  std::string dir = home + "/.pki/nssdb";
+  if (!fs::is_directory(dir, ec)) {
+    const char* xdg = std::getenv("XDG_DATA_HOME");
+    const std::string xdg_dir = (xdg && *xdg == '/' ? std::string(xdg) : home + "/.local/share") + "/pki/nssdb";
+    if (fs::is_directory(xdg_dir, ec)) dir = xdg_dir;
+  }
+  return {dir, "NSS database " + shown_path(dir) + " (Chrome, Chromium)", has_cert9(dir), true};
+}
+
 }  // namespace
 
 std::vector<nss_db> nss_databases() {
   std::vector<nss_db> out;
   const std::string home = home_dir();
   if (home.empty()) return out;
-  const std::string chrome = home + "/.pki/nssdb";
-  out.push_back({chrome, "NSS database " + shown_path(chrome) + " (Chrome, Chromium)", has_cert9(chrome), true});
+  out.push_back(chrome_database(home));
   for (const char* base : {"/.mozilla/firefox", "/snap/firefox/common/.mozilla/firefox",
                            "/.var/app/org.mozilla.firefox/.mozilla/firefox"}) {
     std::error_code ec;

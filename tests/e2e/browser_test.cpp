@@ -368,7 +368,8 @@ class https_proxy {
 // `connect proxy trust` for `user`: HOME is the user's, the system store lives under an empty temp root
 // (CONNECT_PROXY_TRUST_ROOT: no os-release there, so that line is an [x] and the exit code 1); only the
 // NSS database matters here, so its line is checked (the exact text of docs/control-plane.md).
-void trust(const https_proxy& proxy, const browser_user& user, const std::string& trust_root) {
+// `nssdb`: the database the NSS line must name (~/.pki/nssdb, or the XDG one a first run made).
+void trust(const https_proxy& proxy, const browser_user& user, const std::string& trust_root, const std::string& nssdb) {
   const program_result r = run_program({CONNECT_BINARY, "proxy", "trust"},
                                        {{"HOME", user.home()},
                                         {"PRIVATECONNECT_HOME", proxy.home()},
@@ -377,7 +378,7 @@ void trust(const https_proxy& proxy, const browser_user& user, const std::string
   BOOST_TEST_MESSAGE("connect proxy trust: exit " << r.status << "\n" << r.out << r.err);
   BOOST_TEST(!r.timed_out);
   BOOST_TEST(
-      r.out.find("\n  [ok] CA added to NSS database ~/.pki/nssdb (Chrome, Chromium)\n") != std::string::npos,
+      r.out.find("\n  [ok] CA added to NSS database " + nssdb + " (Chrome, Chromium)\n") != std::string::npos,
       "connect proxy trust printed:\n"
           << r.out << r.err);
 }
@@ -419,7 +420,9 @@ BOOST_DATA_TEST_CASE(trusted_ca_loads_the_page, bdata::make(nssdb_kinds), nssdb)
   BOOST_TEST(!shows_page(before));
   BOOST_TEST(certificate_refused(before), "stderr:\n" << without_dbus_noise(before.err));
 
-  trust(proxy, user, trust_root.path);
+  trust(proxy, user, trust_root.path, nssdb == "legacy" ? "~/.pki/nssdb" : "~/.local/share/pki/nssdb");
+  BOOST_TEST(std::filesystem::exists(user.home() + "/.pki/nssdb") == (nssdb == "legacy"),
+             "trust must not make ~/.pki/nssdb beside the browser's XDG database");
 
   const program_result after = user.load(proxy.url());
   BOOST_TEST(shows_page(after), "DOM:\n"
