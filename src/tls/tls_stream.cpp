@@ -52,11 +52,6 @@ tls_stream::tls_stream(io::socket socket, ssl_ptr session, std::span<const std::
   if (!already_read.empty()) BIO_write(in_, already_read.data(), static_cast<int>(already_read.size()));
 }
 
-std::string tls_stream::server_name() const {
-  const char* name = SSL_get_servername(ssl_.get(), TLSEXT_NAMETYPE_host_name);
-  return name ? name : "";
-}
-
 std::error_code tls_stream::last_error(int ssl_error) noexcept {
   if (const unsigned long e = ERR_peek_last_error()) {
     char text[256];

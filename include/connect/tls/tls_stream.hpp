@@ -32,8 +32,6 @@ class tls_stream final : public io::stream {
   // The server side of the handshake, within `timeout`. `ctx` is the worker's context: a leaf minted
   // on the minting thread resumes the handshake there.
   coro::task<std::error_code> handshake(io::context* ctx, io::duration timeout);
-  // The SNI name the client sent ("" without one).
-  std::string server_name() const;
   // OpenSSL's reason for the last failure ("" when there was none), for the one log line it gets.
   const std::string& failure_reason() const noexcept { return failure_reason_; }
 
