@@ -425,6 +425,18 @@ void log_access(const conn& c, const http::request_head& head, clock::time_point
 }
 
 
+// The path and query of a request's target, for a redirect: an absolute-form target without its
+// scheme and authority, "*" (OPTIONS) as "/".
+std::string_view path_of(const http::request_head& head) {
+  std::string_view t = head.target;
+  if (head.absolute_form) {
+    const std::size_t authority = t.find("://");
+    const std::size_t path = authority == std::string_view::npos ? t.size() : t.find('/', authority + 3);
+    t = path == std::string_view::npos ? std::string_view{} : t.substr(path);
+  }
+  return t.empty() || t == "*" ? std::string_view("/") : t;
+}
+
 // The requests of one connection, keep-alive included. `plain_on_tls`: a plain HTTP client on the
 // HTTPS port, which is told where the https URL is (CONNECT excepted: a proxy client is served).
 coro::task<void> serve_requests(conn* c, bool plain_on_tls) {
@@ -445,7 +457,10 @@ coro::task<void> serve_requests(conn* c, bool plain_on_tls) {
     c->bytes = 0;
     exchange_result result;
     if (plain_on_tls && !head.is_connect()) {
-      result = co_await send_error(c, https_redirect_response(head.absolute_form ? head.authority : head.host, head.target));
+      const std::string_view authority = head.absolute_form ? head.authority : head.host;
+      // Named, not a temporary in the co_await operand (GCC 12 destroys such a temporary twice).
+      std::string answer = authority.empty() ? bad_request_response() : https_redirect_response(authority, path_of(head));
+      result = co_await send_error(c, std::move(answer));
     } else {
       result = co_await handle_request(c, &head);
     }

@@ -40,8 +40,10 @@ struct server_context::state {
 
 namespace {
 
-// Minted leaves kept at most; a client inventing names cannot grow the cache without bound.
+// Minted leaves kept at most, and names waiting to be minted: a client inventing names cannot grow
+// either without bound (past the queue's limit a handshake for a new name fails at once).
 constexpr std::size_t max_cached_leaves = 4096;
+constexpr std::size_t max_queued_names = 256;
 
 int pending_name_index() {
   static const int index = SSL_get_ex_new_index(
@@ -72,14 +74,17 @@ std::string client_hello_sni(SSL* ssl) {
   return name;
 }
 
-// A DNS name worth a certificate: letters, digits, hyphens, dots, no empty label, at most 253 bytes.
+// A DNS name worth a certificate: labels of 1-63 letters, digits and hyphens, not starting or ending
+// with a hyphen, at most 253 bytes in all.
 bool plausible_dns_name(std::string_view name) {
-  if (name.empty() || name.size() > 253 || name.front() == '.' || name.back() == '.') return false;
-  char prev = 0;
-  for (const char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-    if (!ok || (c == '.' && prev == '.')) return false;
-    prev = c;
+  if (name.empty() || name.size() > 253) return false;
+  for (std::size_t start = 0; start <= name.size();) {
+    const std::size_t end = std::min(name.find('.', start), name.size());
+    const std::string_view label = name.substr(start, end - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (const char c : label)
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    start = end + 1;
   }
   return true;
 }
@@ -139,7 +144,17 @@ void server_context::state::mint_loop() {
   std::unique_lock lock(mu);
   for (;;) {
     wake.wait(lock, [this] { return stopping || !queue.empty(); });
-    if (stopping) return;
+    if (stopping) {
+      // Handshakes still waiting retry without a leaf and fail: none stays suspended.
+      std::vector<std::function<void()>> left;
+      for (auto& [name, waiters] : minting)
+        for (auto& done : waiters) left.push_back(std::move(done));
+      minting.clear();
+      queue.clear();
+      lock.unlock();
+      for (auto& done : left) done();
+      return;
+    }
     const std::string name = queue.front();
     queue.pop_front();
     lock.unlock();
@@ -234,6 +249,11 @@ void server_context::mint_async(const std::string& name, std::function<void()> d
   if (cached != st.leaves.end() && std::chrono::system_clock::now() < cached->second.renew_at) {
     lock.unlock();
     done();  // minted since the handshake asked
+    return;
+  }
+  if (st.queue.size() >= max_queued_names && !st.minting.contains(name)) {
+    lock.unlock();
+    done();  // the retried handshake finds no leaf and fails
     return;
   }
   auto [it, first] = st.minting.try_emplace(name);

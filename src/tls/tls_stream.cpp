@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <coroutine>
+#include <utility>
 
 #include "connect/io/backend.hpp"
 
@@ -40,6 +41,14 @@ struct minted {
 };
 
 }  // namespace
+
+// Suspends a flush while another one sends; the sender resumes it when it is done.
+struct tls_stream::flush_gate {
+  tls_stream* stream;
+  bool await_ready() const noexcept { return !stream->flushing_; }
+  void await_suspend(std::coroutine_handle<> h) noexcept { stream->flush_waiter_ = h; }
+  void await_resume() const noexcept {}
+};
 
 tls_stream::tls_stream(io::socket socket, ssl_ptr session, std::span<const std::byte> already_read)
     : socket_(std::move(socket)), ssl_(std::move(session)) {
@@ -89,9 +98,11 @@ coro::task<std::error_code> tls_stream::handshake(io::context* ctx, io::duration
       continue;
     }
     if (err != SSL_ERROR_WANT_READ) {
-      // Flush first: a failed handshake may have queued an alert that tells the client why.
+      // The reason first (the error queue is the thread's: other connections use it while this one
+      // waits), then the alert that tells the client why.
+      const std::error_code failed = last_error(err);
       co_await flush(left_until(deadline));
-      co_return last_error(err);
+      co_return failed;
     }
     if (BIO_ctrl_pending(out_) > 0) {
       if (const std::error_code ec = co_await flush(left_until(deadline))) co_return ec;
@@ -111,7 +122,13 @@ coro::task<io::io_result> tls_stream::fill(io::duration timeout) {
 }
 
 coro::task<std::error_code> tls_stream::flush(io::duration timeout) {
-  if (flushing_) co_return std::error_code{};  // the flush in progress sends these bytes too
+  if (flushing_) {
+    // The other direction of a tunnel is sending: wait for it (one send in flight per socket), then
+    // send what is left, so a writer returns only once its bytes went out or failed.
+    flush_gate gate{this};
+    co_await gate;
+  }
+  if (send_error_) co_return send_error_;  // an earlier send failed: the bytes queued behind it are lost
   flushing_ = true;
   std::error_code ec;
   for (std::size_t pending = BIO_ctrl_pending(out_); pending > 0 && !ec; pending = BIO_ctrl_pending(out_)) {
@@ -122,7 +139,18 @@ coro::task<std::error_code> tls_stream::flush(io::duration timeout) {
     const io::io_result r = co_await socket_.send_all(std::span<const std::byte>(send_buf_.data(), static_cast<std::size_t>(n)), timeout);
     ec = r.ec;
   }
+  if (ec) {
+    send_error_ = ec;
+    (void)BIO_reset(out_);  // the stream is broken: no later send may start mid-record
+  }
   flushing_ = false;
+  if (flush_waiter_) {
+    // Last: the waiter runs until its next suspension and may end this stream's use.
+    std::exchange(flush_waiter_, {}).resume();
+  } else if (shutdown_pending_) {
+    shutdown_pending_ = false;
+    finish_shutdown();
+  }
   co_return ec;
 }
 
@@ -179,11 +207,20 @@ coro::task<io::io_result> tls_stream::write_all(std::span<const io::const_buffer
 }
 
 void tls_stream::shutdown_send() noexcept {
+  if (flushing_) {
+    shutdown_pending_ = true;  // after the send in flight, or the half-close would cut it off
+    return;
+  }
+  finish_shutdown();
+}
+
+void tls_stream::finish_shutdown() noexcept {
   ERR_clear_error();
   if (SSL_is_init_finished(ssl_.get()) && SSL_shutdown(ssl_.get()) < 0) ERR_clear_error();
-  if (!flushing_) {
-    // close_notify is a few dozen bytes: a non-blocking send puts it in the socket buffer.
-    char alert[256];
+  // close_notify is a few dozen bytes: a non-blocking send puts it in the socket buffer. Anything
+  // larger is the rest of a failed flush, not worth sending.
+  char alert[256];
+  if (BIO_ctrl_pending(out_) <= sizeof alert) {
     const int n = BIO_read(out_, alert, sizeof alert);
     if (n > 0) {
       const ssize_t sent = ::send(socket_.native_handle(), alert, static_cast<std::size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -484,6 +484,25 @@ BOOST_DATA_TEST_CASE(plain_http_on_the_tls_port_is_redirected_to_https, bdata::m
   BOOST_TEST(c.wait_closed(), "the connection stayed open after the redirect");
   BOOST_TEST(env.api.requests_for("/a?b=1").empty(), "the plain request reached the upstream");
 
+  // An absolute-form target redirects to its path; OPTIONS * to "/"; HTTP/1.0 without Host gets 400.
+  const std::pair<std::string, std::string> other_forms[] = {
+      {request("GET", authority, "http://" + authority + "/abs?q=1"), "https://" + authority + "/abs?q=1"},
+      {request("OPTIONS", authority, "*"), "https://" + authority + "/"},
+  };
+  for (const auto& [sent, location] : other_forms) {
+    raw_client other(port);
+    BOOST_REQUIRE(other.send(sent));
+    const auto answer = other.read_response();
+    BOOST_REQUIRE_MESSAGE(answer, other.error());
+    BOOST_TEST(answer->head.start_line == "HTTP/1.1 308 Permanent Redirect", sent);
+    BOOST_TEST(answer->get("location").value_or("") == location, sent);
+  }
+  raw_client no_host(port);
+  BOOST_REQUIRE(no_host.send("GET /x HTTP/1.0\r\n\r\n"));
+  const auto refused = no_host.read_response();
+  BOOST_REQUIRE_MESSAGE(refused, no_host.error());
+  BOOST_TEST(refused->head.start_line.starts_with("HTTP/1.1 400 "), refused->head.start_line);
+
   // The proxy still serves TLS (and, with curl, follows its own redirect).
   const auto after = curl({"-L", "--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port),
                            "-w", "\n%{http_code} %{num_redirects} %{scheme}",

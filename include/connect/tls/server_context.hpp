@@ -36,6 +36,8 @@ struct server_identity {
 // client from plain HTTP on the same port.
 inline bool opens_tls_handshake(unsigned char first_byte) noexcept { return first_byte == 0x16; }
 
+// Lifetime: outlives every connection that uses it (proxy::server destroys its workers first). Its
+// destructor stops the minting thread; a handshake still waiting for a leaf is resumed and fails.
 class server_context {
  public:
   // Throws std::runtime_error when OpenSSL refuses the settings or the certificate pair.

@@ -5,12 +5,14 @@
 // bytes change on the way, so a relay cannot splice them).
 //
 // Concurrency: one read and one write may be in flight at once (a tunnel), as on a socket. Both run on
-// the worker's thread, so OpenSSL calls never overlap; a read that makes OpenSSL write (a TLS 1.3
-// KeyUpdate answer) leaves the bytes to a write in progress, which sends until the output BIO is empty.
+// the worker's thread, so OpenSSL calls never overlap. One send is in flight at a time: a read that
+// makes OpenSSL write (a TLS 1.3 KeyUpdate answer) leaves the bytes to a send in progress, which sends
+// until the output BIO is empty; a write that finds a send in progress waits for it, then sends.
 #pragma once
 
 #include <openssl/bio.h>
 
+#include <coroutine>
 #include <span>
 #include <string>
 #include <vector>
@@ -44,8 +46,10 @@ class tls_stream final : public io::stream {
   io::socket* plain_socket() noexcept override { return nullptr; }
 
  private:
-  // Sends what OpenSSL wrote to the output BIO; returns at once if another flush is sending.
+  // Sends what OpenSSL wrote to the output BIO, after the send in progress if there is one.
   coro::task<std::error_code> flush(io::duration timeout);
+  void finish_shutdown() noexcept;
+  struct flush_gate;
   // Reads ciphertext from the socket into the input BIO; 0 bytes is EOF.
   coro::task<io::io_result> fill(io::duration timeout);
   std::error_code last_error(int ssl_error) noexcept;
@@ -59,6 +63,9 @@ class tls_stream final : public io::stream {
   std::vector<std::byte> send_buf_;
   std::vector<std::byte> recv_buf_;
   bool flushing_ = false;
+  bool shutdown_pending_ = false;
+  std::error_code send_error_;             // shutdown_send() waits for the send in flight
+  std::coroutine_handle<> flush_waiter_;      // at most one: the other direction of a tunnel
   std::string failure_reason_;
 };
 
