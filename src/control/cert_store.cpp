@@ -2,6 +2,7 @@
 #include "connect/control/cert_store.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,7 +40,12 @@ bool write_file(const std::string& path, const std::string& text, mode_t mode, s
     }
     done += static_cast<std::size_t>(n);
   }
-  ::close(fd);
+  // On disk before the rename: after a crash the name holds the old file or the whole new one.
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    error = "cannot write " + temp + ": " + std::strerror(errno);
+    std::remove(temp.c_str());
+    return false;
+  }
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     error = "cannot rename " + temp + " to " + path + ": " + std::strerror(errno);
     std::remove(temp.c_str());
@@ -47,6 +53,25 @@ bool write_file(const std::string& path, const std::string& text, mode_t mode, s
   }
   return true;
 }
+
+// Serialises the processes that make certificates in certs/: two starts at once would otherwise each
+// write a CA and leave one's ca.crt beside the other's ca.key. Released on destruction (or exit).
+class certs_lock {
+ public:
+  certs_lock(const std::string& home, std::string& error) {
+    const std::string path = certs_folder(home) + "/.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) error = "cannot lock " + path + ": " + std::strerror(errno);
+  }
+  ~certs_lock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  certs_lock(const certs_lock&) = delete;
+  certs_lock& operator=(const certs_lock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 bool ensure_certs_folder(const std::string& home, std::string& error) {
   if (!ensure_home_folder(error)) return false;
@@ -81,6 +106,9 @@ std::string check_existing_ca(const std::string& home, const std::vector<std::st
   tls::pkey_ptr key = tls::key_from_pem(key_text, why);
   if (!key) return "ca.key is corrupt (" + why + ")";
   if (!tls::key_matches(*cert, *key)) return "ca.key does not match ca.crt";
+  // A key others can read is put right, not replaced: the CA's trust stays valid.
+  struct stat st {};
+  if (::stat((dir + "/ca.key").c_str(), &st) == 0 && (st.st_mode & 077) != 0) ::chmod((dir + "/ca.key").c_str(), 0600);
   const tls::sys_time end = tls::not_after(*cert);
   if (end - tls::renew_before <= std::chrono::system_clock::now()) return "it expires on " + date_of(end);
   const std::vector<std::string> permitted = tls::permitted_dns_names(*cert);
@@ -98,6 +126,9 @@ std::string certs_folder(const std::string& home) { return home + "/certs"; }
 std::string ca_cert_path(const std::string& home) { return certs_folder(home) + "/ca.crt"; }
 
 bool ensure_ca(const std::string& home, const std::vector<std::string>& domains, local_ca& out, std::string& error) {
+  if (!ensure_certs_folder(home, error)) return false;
+  const certs_lock lock(home, error);
+  if (!error.empty()) return false;
   const bool existed = ::access((certs_folder(home) + "/ca.crt").c_str(), F_OK) == 0 ||
                        ::access((certs_folder(home) + "/ca.key").c_str(), F_OK) == 0;
   const std::string unusable = check_existing_ca(home, domains, out.pair);
@@ -105,7 +136,6 @@ bool ensure_ca(const std::string& home, const std::vector<std::string>& domains,
     out.generated = false;
     return true;
   }
-  if (!ensure_certs_folder(home, error)) return false;
   try {
     out.pair = tls::make_ca(domains, std::chrono::system_clock::now());
   } catch (const std::exception& e) {
@@ -123,6 +153,8 @@ bool ensure_ca(const std::string& home, const std::vector<std::string>& domains,
 bool write_server_cert(const std::string& home, const tls::key_pair& ca, const std::vector<std::string>& names,
                        tls::key_pair& leaf, std::string& error) {
   if (!ensure_certs_folder(home, error)) return false;
+  const certs_lock lock(home, error);  // server.crt and server.key from the same process
+  if (!error.empty()) return false;
   try {
     leaf = tls::mint_leaf(ca, names, std::chrono::system_clock::now());
   } catch (const std::exception& e) {

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <memory>
 #include <filesystem>
 #include <fstream>
 
@@ -166,6 +168,45 @@ BOOST_AUTO_TEST_CASE(cert_and_key_go_together) {
   BOOST_TEST(only_cert.err == "connect: --cert and --key go together: give both\nTry: connect proxy --help\n");
   const run_result check_elsewhere = run(h, {"proxy", "status", "--check"});
   BOOST_TEST(check_elsewhere.code == 2);
+}
+
+// The public key of a PEM certificate or private key, as `openssl pkey -pubout` prints it.
+std::string public_key_of(const std::string& path, bool is_cert) {
+  const std::string cmd = is_cert ? "openssl x509 -noout -pubkey -in '" + path + "' 2>/dev/null"
+                                  : "openssl pkey -pubout -in '" + path + "' 2>/dev/null";
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[512];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(starts_at_once_leave_matching_pairs_and_a_readable_key_is_put_right) {
+  isolated_home h;
+  // Four --https starts in one empty home at the same moment: certs/ is locked while a process makes
+  // certificates, so the files on disk are always one process's pairs.
+  std::vector<std::unique_ptr<child_process>> starts;
+  for (int i = 0; i < 4; ++i)
+    starts.push_back(std::make_unique<child_process>(cproxy::test::spawn_options{
+        .args = {"proxy", "start", "--foreground", "--threads", "1", "--https", "--port", "0"},
+        .extra_env = h.env(), .refuse_io_uring = false}));
+  for (auto& p : starts) BOOST_TEST(p->wait_for_stdout("Press Ctrl+C to stop\n", 20s), p->err());
+  for (auto& p : starts) p->signal(SIGINT);
+  for (auto& p : starts) BOOST_TEST(p->wait_exit(20s).value_or(-1) == 0);
+  const std::string certs = h.home.path + "/certs";
+  const std::string ca_key = public_key_of(certs + "/ca.key", false);
+  BOOST_TEST(!ca_key.empty());
+  BOOST_TEST(ca_key == public_key_of(certs + "/ca.crt", true), "ca.key does not match ca.crt");
+  BOOST_TEST(public_key_of(certs + "/server.key", false) == public_key_of(certs + "/server.crt", true),
+             "server.key does not match server.crt");
+
+  std::filesystem::permissions(certs + "/ca.key", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                                      std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+  const std::string out = foreground_block(h, {"--port", "0", "--https"});
+  BOOST_TEST(out.find("  [ok] Using local CA\n") != std::string::npos, out);
+  BOOST_TEST(mode_of(certs + "/ca.key") == 0600u);
 }
 
 BOOST_AUTO_TEST_CASE(trust_alone_means_the_trust_action) {
