@@ -12,47 +12,13 @@
 #include <cstring>
 #include <ctime>
 
+#include "connect/control/atomic_file.hpp"
 #include "connect/control/config_file.hpp"
 
 namespace cproxy::control {
 namespace {
 
 constexpr std::size_t max_pem_size = 1024 * 1024;
-
-// Writes `text` to `path` with `mode`, through a temporary file and a rename, so a reader never sees
-// half a certificate and a key is never readable by others, not even for a moment.
-bool write_file(const std::string& path, const std::string& text, mode_t mode, std::string& error) {
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) {
-    error = "cannot write " + temp + ": " + std::strerror(errno);
-    return false;
-  }
-  ::fchmod(fd, mode);  // the umask may have taken bits away (or the file existed)
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n <= 0) {
-      error = "cannot write " + temp + ": " + std::strerror(errno);
-      ::close(fd);
-      std::remove(temp.c_str());
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  // On disk before the rename: after a crash the name holds the old file or the whole new one.
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    error = "cannot write " + temp + ": " + std::strerror(errno);
-    std::remove(temp.c_str());
-    return false;
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    error = "cannot rename " + temp + " to " + path + ": " + std::strerror(errno);
-    std::remove(temp.c_str());
-    return false;
-  }
-  return true;
-}
 
 // Serialises the processes that make certificates in certs/: two starts at once would otherwise each
 // write a CA and leave one's ca.crt beside the other's ca.key. Released on destruction (or exit).
@@ -146,8 +112,9 @@ bool ensure_ca(const std::string& home, const std::vector<std::string>& domains,
   out.regenerated_because = existed ? unusable : "";
   const std::string dir = certs_folder(home);
   // The key first: a certificate on disk always has its key.
-  return write_file(dir + "/ca.key", tls::key_to_pem(*out.pair.key), 0600, error) &&
-         write_file(dir + "/ca.crt", tls::cert_to_pem(*out.pair.cert), 0644, error);
+  error = write_file_atomically(dir + "/ca.key", tls::key_to_pem(*out.pair.key), 0600);
+  if (error.empty()) error = write_file_atomically(dir + "/ca.crt", tls::cert_to_pem(*out.pair.cert), 0644);
+  return error.empty();
 }
 
 bool write_server_cert(const std::string& home, const tls::key_pair& ca, const std::vector<std::string>& names,
@@ -162,8 +129,9 @@ bool write_server_cert(const std::string& home, const tls::key_pair& ca, const s
     return false;
   }
   const std::string dir = certs_folder(home);
-  return write_file(dir + "/server.key", tls::key_to_pem(*leaf.key), 0600, error) &&
-         write_file(dir + "/server.crt", tls::cert_to_pem(*leaf.cert), 0644, error);
+  error = write_file_atomically(dir + "/server.key", tls::key_to_pem(*leaf.key), 0600);
+  if (error.empty()) error = write_file_atomically(dir + "/server.crt", tls::cert_to_pem(*leaf.cert), 0644);
+  return error.empty();
 }
 
 bool load_custom_pair(const std::string& cert_path, const std::string& key_path, tls::key_pair& out, std::string& error) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "connect/control/atomic_file.hpp"
 #include "connect/control/config_file.hpp"
 #include "connect/control/control_socket.hpp"
 
@@ -27,22 +28,8 @@ bool write_state(const std::string& home, const proxy_state& state, std::string&
   o["bind"] = state.bind;
   o["io"] = state.io;
   o["version"] = state.version;
-  const std::string path = state_path(home);
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << json::serialize(o) << "\n";
-    if (!out.flush()) {
-      error = "cannot write " + temp;
-      return false;
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    error = "cannot rename " + temp + " to " + path + ": " + std::strerror(errno);
-    std::remove(temp.c_str());
-    return false;
-  }
-  return true;
+  error = write_file_atomically(state_path(home), json::serialize(o) + "\n", 0600);
+  return error.empty();
 }
 
 std::optional<proxy_state> read_state(const std::string& home) {

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "connect/core/log.hpp"
+#include "connect/control/atomic_file.hpp"
 #include "trust_detail.hpp"
 
 namespace cproxy::control::trust {
@@ -125,27 +126,14 @@ std::string run_update(const std::vector<std::string>& argv) {
   return command_failure(argv[0], r);
 }
 
-// Writes the CA to the anchor file: a temporary file in the same folder (a name no tool picks up), then
-// rename, so a tool running meanwhile never reads half a certificate.
+// Writes the CA to the anchor file, atomically: a tool running meanwhile never reads half a certificate.
 std::string write_anchor(const distribution& d, const std::string& ca_path) {
   std::string pem;
   if (!read_file(ca_path, pem)) return "cannot read " + shown_path(ca_path) + ": " + std::strerror(errno);
   std::error_code ec;
   std::filesystem::create_directories(d.anchor_dir, ec);
   if (ec) return "cannot create " + d.anchor_dir + ": " + ec.message();
-  const std::string tmp = d.anchor_dir + "/.private-connect-local-ca.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << pem;
-    if (!out.flush()) return "cannot write " + tmp + ": " + std::strerror(errno);
-  }
-  ::chmod(tmp.c_str(), 0644);
-  if (::rename(tmp.c_str(), d.anchor.c_str()) != 0) {
-    const std::string error = "cannot write " + d.anchor + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return error;
-  }
-  return {};
+  return write_file_atomically(d.anchor, pem, 0644);
 }
 
 // The roots the store's bundle holds; empty with `error` set when it cannot be read.
