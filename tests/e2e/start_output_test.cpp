@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <filesystem>
 #include <fstream>
@@ -138,6 +139,14 @@ BOOST_AUTO_TEST_CASE(an_unusable_ca_is_made_again_and_says_trust_must_be_redone)
   BOOST_TEST(corrupt.find("); trust it again — run: connect proxy trust\n  [ok] Generated server certificate\n") !=
                  std::string::npos,
              corrupt);
+
+  // A CA that ends within 30 days is made again before browsers start refusing its leaves.
+  const std::string make_short_lived =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 -subj /CN=old -keyout '" +
+      certs + "/ca.key' -out '" + certs + "/ca.crt' >/dev/null 2>&1";
+  BOOST_REQUIRE(std::system(make_short_lived.c_str()) == 0);
+  const std::string expiring = foreground_block(h, {"--port", port, "--https"});
+  BOOST_TEST(expiring.find("  [!] Made a new local CA (the old one: it expires on ") != std::string::npos, expiring);
 
   // A dev domain the CA's name constraints do not permit needs a new CA too.
   const std::string widened = foreground_block(h, {"--port", port, "--https", "--domain", "test"});
