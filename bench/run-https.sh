@@ -10,6 +10,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src_dir=$(dirname "$here")
 build_dir=${BUILD_DIR:-$src_dir/build}
+bench=run-https
+# shellcheck source=bench/lib/common.sh
+. "$here/lib/common.sh"
 
 rounds=3
 seconds=5           # per sample
@@ -24,10 +27,10 @@ quiet_pct=5                    # "quiet": both bench CPUs at most this busy with
 retry_pct=5                    # a sample with more interference than this is measured again
 proxy_cpu=0
 peer_cpu=1
+quiet_cpus="$proxy_cpu $peer_cpu"
 host=api.localhost   # the Host header: the route
 sni=localhost        # the URL's host, so wrk's SNI: resolvable, and a name on the start-up certificate
 
-usage() { sed -n '2,7s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -r|--rounds) rounds=$2; shift 2 ;;
@@ -42,27 +45,12 @@ while [ $# -gt 0 ]; do
     *) echo "run-https: unknown option $1" >&2; usage ;;
   esac
 done
-for n in "$rounds" "$seconds" "$connections" "$handshake_clients"; do
-  [[ "$n" =~ ^[1-9][0-9]{0,5}$ ]] || { echo "run-https: '$n' is not a count" >&2; exit 2; }
-done
-for t in $targets; do
-  case "$t" in uring|asio|nginx|haproxy) ;; *) echo "run-https: unknown target $t" >&2; exit 2 ;; esac
-done
-for w in $workloads; do
-  case "$w" in handshake|newconn|keepalive) ;; *) echo "run-https: unknown workload $w" >&2; exit 2 ;; esac
-done
+check_counts "$rounds" "$seconds" "$connections" "$handshake_clients"
+check_words target "$targets" "uring asio nginx haproxy"
+check_words workload "$workloads" "handshake newconn keepalive"
 
-work=$(mktemp -d /tmp/run-https.XXXXXX)
+make_work_dir
 chmod 755 "$work"  # nginx's workers run as nobody and own their temp directories in here
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # --- Packages and programs ---------------------------------------------------------------------------
 if [ "$install" = 1 ]; then
@@ -90,111 +78,19 @@ if [ "$build" = 1 ]; then
     build_note="**the CMake build failed** ($(grep -m1 -E 'Error|error:' "$work/build-peers.log" | cut -c1-120));"
     build_note+=" upstream compiled directly with c++ -O2"
   fi
-  if [[ " $targets " == *" uring "* || " $targets " == *" asio "* ]]; then
-    if nice -n 10 cmake --build "$build_dir" --target connect >"$work/build-connect.log" 2>&1; then
-      build_note+="; connect built"
-    else
-      echo "run-https: connect did not build; using the binary already in $build_dir, if any" >&2
-      build_note+="; **connect did not build**, the binary already there was used"
-    fi
-  fi
+  build_connect
 fi
-upstream_bin=""
-[ -n "$peer_dir" ] && upstream_bin=$peer_dir/connect-http-upstream
-[ -n "$upstream_bin" ] || upstream_bin=$(find "$build_dir" -name connect-http-upstream -type f -perm -u+x 2>/dev/null | head -n1)
+upstream_bin=$(find_bin connect-http-upstream)
 [ -n "$upstream_bin" ] || { echo "run-https: connect-http-upstream not found under $build_dir" >&2; exit 1; }
 connect_bin=$build_dir/src/app/connect
-connect_note="$connect_bin: $( [ -x "$connect_bin" ] && date -u -r "$connect_bin" '+built %Y-%m-%d %H:%M UTC' || echo 'missing')"
+connect_note=$(built_note "$connect_bin")
 
-# --- Processes -----------------------------------------------------------------------------------------
-# utime + stime of processes, in clock ticks (fields 14 and 15 of /proc/PID/stat; comm may hold spaces).
-cpu_ticks() {
-  local p v s=0
-  for p in "$@"; do
-    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || true
-    s=$((s + ${v:-0}))
-  done
-  echo "$s"
-}
-rss_kib() {
-  local p v s=0
-  for p in "$@"; do
-    v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null) || true
-    s=$((s + ${v:-0}))
-  done
-  echo "$s"
-}
 clk_tck=$(getconf CLK_TCK)
-
-# free_port: sets $free to a loopback port nobody listens on, below the ephemeral range.
-taken=" "
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 10000))
-    [[ "$taken" == *" $p "* ]] && continue
-    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
-      taken+="$p "
-      free=$p
-      return 0
-    fi
-  done
-  echo "run-https: no free port found" >&2
-  return 1
-}
-
-# launch NAME CPU CMD...: runs CMD pinned to CPU, output to $work/NAME.out and .err; sets $started_pid.
-launch() {
-  local name=$1 cpu=$2
-  shift 2
-  taskset -c "$cpu" "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  started_pid=$!
-  pids+=("$started_pid")
-}
-# wait_port PID PORT: up to 10 s for PORT to accept a connection while PID lives.
-wait_port() {
-  local i
-  for i in $(seq 100); do
-    kill -0 "$1" 2>/dev/null || return 1
-    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-# forget PID: the EXIT trap no longer signals it (it has exited; its number may be reused).
-forget() {
-  local p keep=()
-  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  pids=("${keep[@]}")
-}
-# stop PID [CHILD...]: $stop_signal (SIGTERM unless set), up to 10 s to exit; sets $stopped to "exit N"
-# or "still running after 10 s". CHILDren (nginx's workers) exit with it and are forgotten with it.
-stop() {
-  local status=0 c
-  kill "-${stop_signal:-TERM}" "$1" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$1" 2>/dev/null; then
-    stopped="still running after 10 s"
-  else
-    wait "$1" 2>/dev/null || status=$?
-    stopped="exit $status"
-    forget "$1"
-    for c in "${@:2}"; do
-      for _ in $(seq 50); do kill -0 "$c" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$c" 2>/dev/null || forget "$c"
-    done
-  fi
-}
 
 # --- Upstream ------------------------------------------------------------------------------------------
 launch upstream "$peer_cpu" "$upstream_bin" --port 0
 upstream_pid=$started_pid
-for _ in $(seq 100); do
-  grep -qs '^listening ' "$work/upstream.out" && break
-  kill -0 "$upstream_pid" 2>/dev/null || break
-  sleep 0.1
-done
-upstream_port=$(awk '/^listening /{print $2; exit}' "$work/upstream.out")
+upstream_port=$(listening_port upstream "$upstream_pid")
 [ -n "$upstream_port" ] || { echo "run-https: the upstream did not start: $(cat "$work/upstream.err")" >&2; exit 1; }
 
 # --- Proxies and the certificate -----------------------------------------------------------------------
@@ -282,15 +178,7 @@ backend api
 EOF
 }
 
-# proxy_pids T: the processes whose CPU time and memory count for target T (nginx: master + workers).
 declare -A port pid skip probe
-proxy_pids() {
-  local p=${pid[$1]:-}
-  [ -n "$p" ] || return 0
-  echo "$p"
-  if [ "$1" = nginx ]; then pgrep -P "$p" || true; fi
-}
-is_connect() { [ "$1" = uring ] || [ "$1" = asio ]; }
 
 # route_check PORT: the 18-byte answer for Host api.localhost over TLS, the chain checked against the CA,
 # or a reason on stdout and status 1.
@@ -411,10 +299,6 @@ for t in $targets; do [ -n "${skip[$t]:-}" ] && echo "run-https: $t: ${skip[$t]}
 [ ${#active[@]} -gt 0 ] || { echo "run-https: nothing to measure" >&2; exit 1; }
 
 # --- Loads ---------------------------------------------------------------------------------------------
-# wrk prints latencies as 176.00us, 1.23ms, 1.00s: to microseconds.
-wrk_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
-                                   else if (v ~ /m$/) print n * 60e6; else print n * 1e6 }'; }
-
 # load W PORT [SCALE]: one sample of workload W against PORT, the client(s) pinned with the upstream. Sets
 # value (handshakes/s or req/s), ops (handshakes or requests), p50, p99 (us, "-" if none), errs. SCALE < 1
 # shortens it (the warm-up). Status 1 if the client failed.
@@ -447,156 +331,30 @@ load() {
   [ "$w" = newconn ] && close=(-H "Connection: close")
   timeout $((d + 60)) taskset -c "$peer_cpu" wrk -t1 -c"$connections" -d"${d}s" --latency -H "Host: $host" \
     "${close[@]}" "https://$sni:$p/" >"$out" 2>>"$work/client.err" || return 1
-  value=$(awk '/^Requests\/sec:/{print $2}' "$out")
-  ops=$(awk '/ requests in /{print $1}' "$out")
-  p50=$(wrk_us "$(awk '$1 == "50%"{print $2}' "$out")")
-  p99=$(wrk_us "$(awk '$1 == "99%"{print $2}' "$out")")
-  errs=$(awk '/^  Socket errors:/{gsub(/,/, ""); s += $4 + $6 + $8 + $10} /Non-2xx/{s += $NF} END{print s + 0}' "$out")
-  if grep -q 'Non-2xx' "$out"; then
-    echo "wrk against $p: $(grep 'Non-2xx' "$out")" >>"$work/client.err"
-    return 1  # answers that are not the upstream's: not a proxied request
-  fi
+  wrk_results "$out" "$p" || return 1
   [ -n "$value" ] && [ "${ops:-0}" -gt 0 ]
 }
 
-# The machine is shared: CPU time on the two bench CPUs that is not the proxy's, the upstream's or the
-# client's is interference. cpu_busy N sums user+nice+system+steal of CPU N (irq and softirq left out:
-# loopback TCP does its receive work there, charged to no task). The client's time comes from bash's
-# `times`, read without a subshell.
-cpu_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $9}' /proc/stat; }
-proxy_cpu_ticks() { awk -v a="cpu$proxy_cpu" '$1 == a {print $7 + $8}' /proc/stat; }
-children_ticks() { times >"$work/times"; }
-times_ticks() {
-  awk -v tck="$clk_tck" 'NR == 2 {
-    t = 0
-    for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
-    printf "%.0f\n", t * tck
-  }' "$work/times"
-}
-now_ns() { date +%s%N; }
-quiet_waited=0
-wait_quiet() {
-  local a0 a1 b0 b1 pct
-  while [ "$quiet_waited" -lt "$quiet_wait" ]; do
-    a0=$(cpu_busy "$proxy_cpu"); b0=$(cpu_busy "$peer_cpu"); sleep 1
-    a1=$(cpu_busy "$proxy_cpu"); b1=$(cpu_busy "$peer_cpu")
-    pct=$((((a1 - a0) > (b1 - b0) ? (a1 - a0) : (b1 - b0)) * 100 / clk_tck))
-    [ "$pct" -le "$quiet_pct" ] && return 0
-    [ $((quiet_waited % 30)) = 0 ] && echo "run-https: a bench CPU is ${pct}% busy with other work; waiting" >&2
-    quiet_waited=$((quiet_waited + 1))
-  done
-  return 1
-}
-
-# measure W T: one sample. Sets what load() sets, plus proxy_ticks, cpu0_ticks, rss (KiB, after it) and
-# other_pct: the larger share of a bench CPU that went to other work.
-measure() {
-  local w=$1 t=$2 pp r0=0 r1=0 s0 s1 c0 c1 a0 a1 b0 b1 t0 t1 k0 k1
-  # shellcheck disable=SC2207
-  pp=($(proxy_pids "$t"))
-  children_ticks; c0=$(times_ticks)
-  s0=$(cpu_ticks "$upstream_pid"); t0=$(now_ns)
-  a0=$(cpu_busy "$proxy_cpu"); b0=$(cpu_busy "$peer_cpu")
-  r0=$(cpu_ticks "${pp[@]}")
-  k0=$(proxy_cpu_ticks)
-  load "$w" "${port[$t]}" || return 1
-  k1=$(proxy_cpu_ticks)
-  r1=$(cpu_ticks "${pp[@]}")
-  a1=$(cpu_busy "$proxy_cpu"); b1=$(cpu_busy "$peer_cpu")
-  children_ticks; c1=$(times_ticks)
-  s1=$(cpu_ticks "$upstream_pid"); t1=$(now_ns)
-  proxy_ticks=$((r1 - r0))
-  cpu0_ticks=$((r1 - r0 + k1 - k0))
-  rss=$(rss_kib "${pp[@]}")
-  local span=$(((t1 - t0) * clk_tck / 1000000000))
-  [ "$span" -gt 0 ] || span=1
-  local other_proxy=$(((a1 - a0 - (r1 - r0)) * 100 / span))
-  local other_peer=$(((b1 - b0 - (s1 - s0) - (c1 - c0)) * 100 / span))
-  other_pct=$((other_proxy > other_peer ? other_proxy : other_peer))
-  [ "$other_pct" -ge 0 ] || other_pct=0
-}
-
 # Warm-up, not recorded. A (workload, target) that fails here is left out of the rounds.
-declare -A broken
-for w in $workloads; do
-  for t in "${active[@]}"; do
-    if ! load "$w" "${port[$t]}" 0.2; then
-      broken[$w/$t]="failed its warm-up: $(tail -n 1 "$work/client.err" 2>/dev/null | cut -c1-160)"
-      echo "run-https: $w $t ${broken[$w/$t]}; skipping it" >&2
-    fi
-  done
-done
+warm_up
 
-quiet_note="bench CPUs were quiet at the start"
-wait_quiet || quiet_note="**bench CPUs were still busy with other work after ${quiet_wait}s of waiting**"
-[ "$quiet_wait" -gt 0 ] || quiet_note="bench CPUs were not checked for other work (QUIET_WAIT=0)"
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+start_quiet
 started=$(date +%s)
-samples=$work/samples.tsv
-: >"$samples"
-failures=0
-retries=0
-n=${#active[@]}
-for r in $(seq "$rounds"); do
-  for w in $workloads; do
-    # Round-robin, starting one target later each round so no target always runs first.
-    for i in $(seq 0 $((n - 1))); do
-      t=${active[$(((i + r) % n))]}
-      [ -z "${broken[$w/$t]:-}" ] || continue
-      ok=0
-      for attempt in 1 2 3; do
-        if ! measure "$w" "$t"; then
-          echo "run-https: round $r $w $t: client failed" >&2
-          echo "round $r $w $t: client failed" >>"$work/client.err"
-          failures=$((failures + 1))
-          break
-        fi
-        ok=1
-        [ "$other_pct" -le "$retry_pct" ] && break
-        if [ "$attempt" -lt 3 ]; then
-          echo "run-https: round $r $w $t: ${other_pct}% of the bench CPUs went to other work; again" >&2
-          retries=$((retries + 1))
-          wait_quiet || true
-        fi
-      done
-      [ "$ok" = 1 ] || continue
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" "$r" "$value" "$ops" "$p50" "$p99" \
-        "$errs" "$proxy_ticks" "$cpu0_ticks" "$other_pct" "$rss" >>"$samples"
-      echo "round $r/$rounds $w $t: $value, p50 $p50 us, p99 $p99 us, errors $errs, other work ${other_pct}%" >&2
-    done
-  done
-done
+run_rounds  # the samples, in $samples
 elapsed=$(($(date +%s) - started))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Stop the proxies and check that each exits within 10 s: SIGTERM, but SIGUSR1 for HAProxy, whose SIGTERM
-# is a hard stop that exits 143.
-declare -A exit_status peak
-for t in "${active[@]}"; do
-  [ -n "${pid[$t]:-}" ] || continue
-  peak[$t]=$(for p in $(proxy_pids "$t"); do awk '/^VmHWM:/{print $2}' "/proc/$p/status" 2>/dev/null; done |
-    awk '{s += $1} END {printf "%.1f", s / 1024}')
-  stop_signal=TERM
-  [ "$t" = haproxy ] && stop_signal=USR1
-  # shellcheck disable=SC2046
-  stop "${pid[$t]}" $(proxy_pids "$t" | tail -n +2)
-  stop_signal=TERM
-  exit_status[$t]="$stopped on SIG$( [ "$t" = haproxy ] && echo USR1 || echo TERM)"
-done
+stop_proxies
 stop "$upstream_pid"
 upstream_status=$stopped
 
 # --- Report --------------------------------------------------------------------------------------------
-stamp=$(date +%Y%m%d-%H%M%S)
-mkdir -p "$here/results"
-report=$here/results/https-$stamp.md
-version_of() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
+report=$(new_report https)
 
 # table W TITLE PER: the markdown table of workload W, with ratios to nginx's median and CPU.
 table() {
   local w=$1 title=$2 per=$3 t nginx_median
-  nginx_median=$(awk -F'\t' -v w="$w" '$1 == w && $2 == "nginx" {print $4}' "$samples" | sort -g |
-    awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
+  nginx_median=$(awk -F'\t' -v w="$w" '$1 == w && $2 == "nginx" {print $4}' "$samples" | median)
   echo "| target | $title median | min-max | vs nginx | p50 us | p99 us | proxy CPU us/$per | + softirq us/$per | CPU vs nginx | proxy RSS MiB | errors | other work % |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   # nginx's CPU per request first, for the CPU ratio column.
@@ -615,11 +373,7 @@ table() {
     fi
     awk -F'\t' -v w="$w" -v t="$t" '$1 == w && $2 == t' "$samples" >"$work/sel.tsv" || true
     [ -s "$work/sel.tsv" ] || { echo "| $t | failed $blank"; continue; }
-    awk -F'\t' -v t="$t" -v tck="$clk_tck" -v ref="${nginx_median:-}" -v refcpu="${nginx_cpu:-}" '
-      function median(a, n,   i, j, x) {
-        for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-      }
+    awk -F'\t' -v t="$t" -v tck="$clk_tck" -v ref="${nginx_median:-}" -v refcpu="${nginx_cpu:-}" "$awk_median"'
       { n++; v[n] = $4; ops += $5; p50[n] = $6; p99[n] = $7; errs += $8; ticks += $9; busy += $10; oth[n] = $11; rss = $12 }
       END {
         mn = v[1]; mx = v[1]
@@ -640,9 +394,8 @@ table() {
 {
   echo "# HTTPS benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "- host: $(uname -sr), $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
-  echo "- source: $(git -C "$src_dir" describe --always --dirty 2>/dev/null || echo 'no commit yet')," \
-    "build: $build_dir ($(awk -F= '/^CMAKE_BUILD_TYPE:/{print $2}' "$build_dir/CMakeCache.txt" 2>/dev/null)); $build_note"
+  host_line
+  echo "- source: $(source_commit), build: $build_dir ($(build_type)); $build_note"
   echo "- connect-proxy: $connect_note; \`connect proxy start --https --foreground --quiet --threads 1 --io uring|asio --config FILE\`"
   echo "- nginx $(version_of nginx-light) (1 worker, upstream keepalive 64, no access log), HAProxy $(version_of haproxy)" \
     "(nbthread 1, http-reuse always, no log), wrk $(version_of wrk), OpenSSL $(openssl version | awk '{print $2}'); configs below"
@@ -655,9 +408,7 @@ table() {
     "thread) pinned to CPU $peer_cpu; URL https://$sni:PORT/ (SNI $sni), every request carries Host: $host"
   echo "- $rounds rounds, interleaved (per round: each workload, targets in a rotated order), ${elapsed}s of measuring;" \
     "a warm-up pass per workload and target first, not recorded"
-  echo "- the machine is shared: $quiet_note; ${quiet_waited}s spent waiting for quiet;" \
-    "load average before/after: $load_before / $load_after;" \
-    "$retries sample(s) measured again because other work took more than ${retry_pct}% of the bench CPUs"
+  quiet_line
   for w in $workloads; do
     echo
     case "$w" in
@@ -712,29 +463,11 @@ table() {
   for key in "${!broken[@]}"; do echo "- $key: ${broken[$key]}"; done
   echo "- upstream ($upstream_status on SIGTERM):"
   tail -n 3 "$work/upstream.err" | sed 's/^/  - /'
-  if [ -f "$work/nginx/nginx.conf" ]; then
-    echo
-    echo '```nginx'
-    cat "$work/nginx/nginx.conf"
-    echo '```'
-  fi
-  if [ -f "$work/haproxy/haproxy.cfg" ]; then
-    echo
-    echo '```'
-    cat "$work/haproxy/haproxy.cfg"
-    echo '```'
-  fi
-  if [ -f "$work/routes.json" ]; then
-    echo
-    echo "connect-proxy --config: \`$(cat "$work/routes.json")\`"
-  fi
+  proxy_configs
   echo
   echo "Samples (workload target round req/s requests p50-us p99-us errors proxy-ticks proxy+softirq-ticks other-% rss-KiB):"
   echo
-  echo '```'
-  cat "$samples"
-  [ -s "$work/client.err" ] && { echo; echo "client errors:"; tail -n 20 "$work/client.err"; }
-  echo '```'
+  samples_block "$samples" "$work/client.err"
 } >"$report"
 
 awk '/^## Notes/ {exit} /^## / {p = 1} p' "$report"

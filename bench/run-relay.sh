@@ -8,6 +8,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src_dir=$(dirname "$here")
 build_dir=${BUILD_DIR:-$src_dir/build}
+bench=run-relay
+# shellcheck source=bench/lib/common.sh
+. "$here/lib/common.sh"
 
 rounds=5
 reps=20
@@ -21,8 +24,8 @@ targets="direct posix-copy posix-splice uring-copy uring-splice asio-copy asio-s
 build=1
 relay_cpu=0
 peer_cpu=1
+quiet_cpus="$relay_cpu $peer_cpu"
 
-usage() { sed -n '2,5s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -r|--rounds) rounds=$2; shift 2 ;;
@@ -36,9 +39,7 @@ while [ $# -gt 0 ]; do
     *) echo "run-relay: unknown option $1" >&2; usage ;;
   esac
 done
-for n in "$rounds" "$reps" "$mib" "$pings" "$threads"; do
-  [[ "$n" =~ ^[1-9][0-9]{0,5}$ ]] || { echo "run-relay: '$n' is not a count" >&2; exit 2; }
-done
+check_counts "$rounds" "$reps" "$mib" "$pings" "$threads"
 
 if [ "$build" = 1 ]; then
   if [ ! -f "$build_dir/build.ninja" ]; then
@@ -54,40 +55,18 @@ for b in "$relay_bin" "$sink_bin" "$load_bin" "$ref_bin"; do
   [ -n "$b" ] || { echo "run-relay: bench binaries not found under $build_dir" >&2; exit 1; }
 done
 
-work=$(mktemp -d /tmp/run-relay.XXXXXX)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work_dir
 
 # start NAME CPU CMD...: runs CMD pinned to CPU and waits (up to 10 s) for its "listening PORT" line.
 # Sets $started_pid and $started_port; returns 1 if it exits or stays silent.
 start() {
-  local name=$1 cpu=$2
-  shift 2
-  taskset -c "$cpu" "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  started_pid=$!
-  pids+=("$started_pid")
-  local i
-  for i in $(seq 100); do
-    if grep -qs '^listening ' "$work/$name.out"; then
-      started_port=$(awk '/^listening /{print $2; exit}' "$work/$name.out")
-      return 0
-    fi
-    kill -0 "$started_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "run-relay: $name did not start: $(tail -n3 "$work/$name.err" | tr '\n' ' ')" >&2
+  launch "$@"
+  started_port=$(listening_port "$1" "$started_pid")
+  [ -n "$started_port" ] && return 0
+  echo "run-relay: $1 did not start: $(tail -n3 "$work/$1.err" | tr '\n' ' ')" >&2
   return 1
 }
 
-# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat; comm may hold spaces).
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 clk_tck=$(getconf CLK_TCK)
 
 start sink "$peer_cpu" "$sink_bin" --port 0
@@ -119,8 +98,6 @@ done
 [ ${#active[@]} -gt 0 ] || { echo "run-relay: nothing to measure" >&2; exit 1; }
 
 load() { taskset -c "$peer_cpu" "$load_bin" --port "$1" "${@:2}"; }
-# field NAME LINE: the value after NAME in a "key value" line.
-field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) {print $(i + 1); exit}}' <<<"$2"; }
 
 # Warm-up, not recorded: first connections, page faults in the buffer pools, lazy io-wq workers. A
 # target that fails here is dropped from the run.
@@ -137,40 +114,9 @@ done
 active=("${warm[@]}")
 [ ${#active[@]} -gt 0 ] || { echo "run-relay: every target failed its warm-up" >&2; exit 1; }
 
-# The machine is shared: CPU time on the two bench CPUs that is not the relay's, the sink's or the
-# client's is interference. cpu_busy N sums user+nice+system+steal of CPU N: irq and softirq time is
-# left out because loopback TCP does its receive work there and the kernel does not charge it to any
-# task (so it is mostly ours). The client's time comes from bash's `times`, read without a subshell.
-cpu_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $9}' /proc/stat; }
 # All work done on the relay's CPU (user+nice+system+irq+softirq): the relay's cost including the
 # loopback receive processing of the bytes it sends, which utime+stime does not show.
 relay_cpu_ticks() { awk -v a="cpu$relay_cpu" '$1 == a {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-# Call as `children_ticks; c=$(times_ticks)`: `times` must run in this shell, not in a $(...) subshell,
-# whose own children are none.
-children_ticks() { times >"$work/times"; }
-times_ticks() {
-  awk -v tck="$clk_tck" 'NR == 2 {
-    t = 0
-    for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
-    printf "%.0f\n", t * tck
-  }' "$work/times"
-}
-now_ns() { date +%s%N; }
-# Waits until other processes leave both bench CPUs nearly idle, spending at most what is left of
-# $quiet_wait seconds for the whole run.
-quiet_waited=0
-wait_quiet() {
-  local a0 a1 b0 b1 pct
-  while [ "$quiet_waited" -lt "$quiet_wait" ]; do
-    a0=$(cpu_busy "$relay_cpu"); b0=$(cpu_busy "$peer_cpu"); sleep 1
-    a1=$(cpu_busy "$relay_cpu"); b1=$(cpu_busy "$peer_cpu")
-    pct=$((((a1 - a0) > (b1 - b0) ? (a1 - a0) : (b1 - b0)) * 100 / clk_tck))
-    [ "$pct" -le "$quiet_pct" ] && return 0
-    [ $((quiet_waited % 30)) = 0 ] && echo "run-relay: a bench CPU is ${pct}% busy with other work; waiting" >&2
-    quiet_waited=$((quiet_waited + 1))
-  done
-  return 1
-}
 
 # measure TARGET: one throughput run then one latency run. Sets tp, lat, relay_ticks, relay_cpu_busy
 # (both over the throughput run) and other_pct: over both runs, the larger share of a CPU the target
@@ -202,10 +148,7 @@ measure() {
   [ "$other_pct" -ge 0 ] || other_pct=0
 }
 
-quiet_note="bench CPUs were quiet at the start"
-wait_quiet || quiet_note="**bench CPUs were still busy with other work after ${quiet_wait}s of waiting**"
-[ "$quiet_wait" -gt 0 ] || quiet_note="bench CPUs were not checked for other work (QUIET_WAIT=0)"
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+start_quiet
 samples=$work/samples.tsv
 : >"$samples"
 failures=0
@@ -216,22 +159,7 @@ for r in $(seq "$rounds"); do
   for i in $(seq 0 $((n - 1))); do
     t=${active[$(((i + r) % n))]}
     # A sample disturbed by other work is measured again after a quiet spell, at most twice.
-    ok=0
-    for attempt in 1 2 3; do
-      if ! measure "$t"; then
-        echo "run-relay: round $r $t: client failed" >&2
-        failures=$((failures + 1))
-        break
-      fi
-      ok=1
-      [ "$other_pct" -le "$retry_pct" ] && break
-      if [ "$attempt" -lt 3 ]; then
-        echo "run-relay: round $r $t: ${other_pct}% of the bench CPUs went to other work; again" >&2
-        retries=$((retries + 1))
-        wait_quiet || true
-      fi
-    done
-    [ "$ok" = 1 ] || continue
+    sample_retried "round $r $t" /dev/null measure "$t" || continue
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$r" "$(field gbps "$tp")" "$(field bytes "$tp")" \
       "$relay_ticks" "$(field p50_us "$lat")" "$(field p99_us "$lat")" "$other_pct" "$relay_cpu_busy" >>"$samples"
     echo "round $r/$rounds $t: $(field gbps "$tp") GB/s, p50 $(field p50_us "$lat") us, p99" \
@@ -260,45 +188,28 @@ declare -A exit_status
 for t in $targets; do
   p=${pid[$t]:-}
   [ -n "$p" ] || continue
-  kill -TERM "$p"
-  for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$p" 2>/dev/null; then
-    exit_status[$t]="still running after 10 s"
-  else
-    status=0
-    wait "$p" || status=$?
-    exit_status[$t]="exit $status"
-  fi
+  stop "$p"
+  exit_status[$t]=$stopped
 done
 
-stamp=$(date +%Y%m%d-%H%M%S)
-mkdir -p "$here/results"
-report=$here/results/relay-$stamp.md
+report=$(new_report relay)
 {
   echo "# Relay benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "- host: $(uname -sr), $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
-  echo "- source: $(git -C "$src_dir" describe --always --dirty 2>/dev/null || echo 'no commit yet')," \
-    "build: $build_dir ($(awk -F= '/^CMAKE_BUILD_TYPE:/{print $2}' "$build_dir/CMakeCache.txt" 2>/dev/null))"
+  host_line
+  echo "- source: $(source_commit), build: $build_dir ($(build_type))"
   echo "- relay pinned to CPU $relay_cpu ($threads worker thread(s)); client and sink pinned to CPU $peer_cpu"
   echo "- $rounds rounds, interleaved; per round and target: $reps transfers of $mib MiB (connect, send," \
     "half-close, 8-byte ack), then $pings ping-pongs of 64 B on one connection"
-  echo "- the machine is shared: $quiet_note; ${quiet_waited}s spent waiting for quiet;" \
-    "load average before/after: $load_before / $load_after;" \
-    "$retries sample(s) measured again because other work took more than ${retry_pct}% of the bench CPUs"
+  quiet_line
   echo
   echo "| target | GB/s median | GB/s min-max | vs direct | p50 us | p99 us | relay CPU us/MB | CPU $relay_cpu us/MB | other work % |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   for t in "${active[@]}"; do
     awk -F'\t' -v t="$t" '$1 == t' "$samples" >"$work/$t.tsv" || true
     [ -s "$work/$t.tsv" ] || { echo "| $t | failed | | | | | | | |"; continue; }
-    direct_median=$(awk -F'\t' '$1 == "direct"{print $3}' "$samples" | sort -g |
-      awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
-    awk -F'\t' -v t="$t" -v tck="$clk_tck" -v direct="${direct_median:-}" '
-      function median(a, n,   i, j, x) {
-        for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-      }
+    direct_median=$(awk -F'\t' '$1 == "direct"{print $3}' "$samples" | median)
+    awk -F'\t' -v t="$t" -v tck="$clk_tck" -v direct="${direct_median:-}" "$awk_median"'
       { n++; g[n] = $3; p50[n] = $6; p99[n] = $7; oth[n] = $8; bytes += $4; ticks += $5; busy += $9 }
       END {
         mn = g[1]; mx = g[1]
@@ -338,10 +249,7 @@ report=$here/results/relay-$stamp.md
   echo
   echo "Samples (target round GB/s bytes relay-ticks p50-us p99-us other-work-% cpu$relay_cpu-ticks):"
   echo
-  echo '```'
-  cat "$samples"
-  [ -s "$work/load.err" ] && { echo; echo "client errors:"; tail -n 20 "$work/load.err"; }
-  echo '```'
+  samples_block "$samples" "$work/load.err"
 } >"$report"
 
 sed -n '/^| target/,/^$/p' "$report"

@@ -9,6 +9,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src_dir=$(dirname "$here")
 build_dir=${BUILD_DIR:-$src_dir/build}
+bench=run-reload
+# shellcheck source=bench/lib/common.sh
+. "$here/lib/common.sh"
 
 samples_per_case=50
 backends="uring asio"
@@ -22,7 +25,6 @@ build=0
 proxy_cpu=0
 peer_cpu=1
 
-usage() { sed -n '2,6s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -n|--samples) samples_per_case=$2; shift 2 ;;
@@ -38,30 +40,21 @@ done
 for n in "$samples_per_case" "$poll_ms" "$settle_ms"; do
   [[ "$n" =~ ^[1-9][0-9]{0,4}$ ]] || { echo "run-reload: '$n' is not a count" >&2; exit 2; }
 done
-for b in $backends; do
-  case "$b" in uring|asio) ;; *) echo "run-reload: unknown io backend $b" >&2; exit 2 ;; esac
-done
-for c in $cases; do
-  case "$c" in rename|rewrite|delete|deadpid) ;; *) echo "run-reload: unknown case $c" >&2; exit 2 ;; esac
-done
+check_words "io backend" "$backends" "uring asio"
+check_words case "$cases" "rename rewrite delete deadpid"
 command -v python3 >/dev/null || { echo "run-reload: python3 is needed for the client" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/run-reload.XXXXXX)
-pids=()
-cleanup() {
+# bench_cleanup_hook: on exit, after the proxies and the upstream. The client kills its `sleep` processes
+# itself; these are the ones a hard stop of it left behind.
+bench_cleanup_hook() {
   local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  # The client kills its `sleep` processes itself; these are the ones a hard stop of it left behind.
   if [ -f "$work/sleep.pids" ]; then
     while read -r pid; do
       [ "$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" = "sleep 1000 " ] && kill -KILL "$pid" 2>/dev/null
     done <"$work/sleep.pids" || true
   fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work_dir
 
 # --- Programs ------------------------------------------------------------------------------------------
 connect_src=$build_dir/src/app/connect
@@ -79,38 +72,21 @@ fi
 connect_bin=$work/connect
 cp "$connect_src" "$connect_bin"
 connect_note="$connect_src ($(date -u -r "$connect_src" '+built %Y-%m-%d %H:%M UTC'),"
-connect_note+=" $(awk -F= '/^CMAKE_BUILD_TYPE:/{print $2}' "$build_dir/CMakeCache.txt" 2>/dev/null || echo '?')); $build_note"
+connect_note+=" $(build_type || echo '?')); $build_note"
 
 pin() {  # pin CPU: the taskset prefix, or nothing on a 1-CPU machine
   [ "$(nproc)" -ge 2 ] && echo "taskset -c $1"
 }
 
-# launch NAME CPU CMD...: CMD in the background, pinned to CPU, output to $work/NAME.out and .err.
-launch() {
+# launch_maybe_pinned NAME CPU CMD...: CMD in the background, pinned to CPU (unlike launch, not on a 1-CPU
+# machine), output to $work/NAME.out and .err; sets $started_pid.
+launch_maybe_pinned() {
   local name=$1 cpu=$2
   shift 2
   # shellcheck disable=SC2046
   $(pin "$cpu") "$@" >"$work/$name.out" 2>"$work/$name.err" &
   started_pid=$!
   pids+=("$started_pid")
-}
-forget() {
-  local p keep=()
-  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  pids=("${keep[@]}")
-}
-# stop PID: SIGTERM, up to 10 s to exit; sets $stopped.
-stop() {
-  local status=0
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$1" 2>/dev/null; then
-    stopped="still running after 10 s"
-    return
-  fi
-  wait "$1" 2>/dev/null || status=$?
-  stopped="exit $status"
-  forget "$1"
 }
 # wait_line PID FILE REGEX: up to 10 s for FILE to hold a line matching REGEX while PID lives; prints
 # the first match's first group (sed -E).
@@ -128,11 +104,11 @@ wait_line() {
 # --- Upstream: the HTTP bench's own if built, else python's http.server --------------------------------
 upstream_bin=$build_dir/bench/connect-http-upstream
 if [ -x "$upstream_bin" ]; then
-  launch upstream "$peer_cpu" "$upstream_bin" --port 0
+  launch_maybe_pinned upstream "$peer_cpu" "$upstream_bin" --port 0
   upstream_note="connect-http-upstream (bench/http/upstream.cpp)"
   upstream_port=$(wait_line "$started_pid" "$work/upstream.out" '^listening ([0-9]+).*') || true
 else
-  launch upstream "$peer_cpu" python3 -u -m http.server --bind 127.0.0.1 --directory "$work" 0
+  launch_maybe_pinned upstream "$peer_cpu" python3 -u -m http.server --bind 127.0.0.1 --directory "$work" 0
   upstream_note="python3 -m http.server"
   upstream_port=$(wait_line "$started_pid" "$work/upstream.out" '.* port ([0-9]+) .*') || true
 fi
@@ -305,7 +281,7 @@ started=$(date +%s)
 for io in $backends; do
   home=$work/home-$io
   mkdir -p "$home"
-  PRIVATECONNECT_HOME=$home launch "$io" "$proxy_cpu" "$connect_bin" proxy start --foreground --quiet --port 0 \
+  PRIVATECONNECT_HOME=$home launch_maybe_pinned "$io" "$proxy_cpu" "$connect_bin" proxy start --foreground --quiet --port 0 \
     --threads 1 --io "$io"
   proxy_pid=$started_pid
   port=$(wait_line "$proxy_pid" "$work/$io.err" '.* listening on 127\.0\.0\.1:([0-9]+) .*') || true
@@ -333,9 +309,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 [ -s "$samples" ] || { echo "run-reload: no samples" >&2; exit 1; }
 
 # --- Report --------------------------------------------------------------------------------------------
-stamp=$(date +%Y%m%d-%H%M%S)
-mkdir -p "$here/results"
-report=$here/results/reload-$stamp.md
+report=$(new_report reload)
 
 # table: per backend and case, the percentiles (nearest rank) of the latency, and the proxy's own view: the
 # time from the change to its log line "routes: +NAME" / "-NAME" (written just after the new table is
@@ -392,8 +366,8 @@ EOF
 {
   echo "# Route reload latency, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "- host: $(uname -sr), $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
-  echo "- source: $(git -C "$src_dir" describe --always --dirty 2>/dev/null || echo 'no commit yet'); connect: $connect_note"
+  host_line
+  echo "- source: $(source_commit); connect: $connect_note"
   echo "- \`PRIVATECONNECT_HOME=TMP connect proxy start --foreground --quiet --port 0 --threads 1 --io uring|asio\`," \
     "pinned to CPU $proxy_cpu; the client (python3, one keep-alive connection) and the upstream ($upstream_note)" \
     "pinned to CPU $peer_cpu; everything on 127.0.0.1"
