@@ -267,6 +267,13 @@ for t in $ordered; do
     unset "pid[$t]"
     continue
   fi
+  if is_connect "$t"; then
+    # The port listens as soon as it is bound; the certificates come next, then the start block.
+    for _ in $(seq 100); do
+      grep -qs 'Press Ctrl+C to stop' "$work/$t.out" && break
+      sleep 0.1
+    done
+  fi
   if is_connect "$t" && [ ! -s "$cert_dir/server.crt" ]; then
     if [ -s "$home/certs/server.crt" ] && [ -s "$home/certs/server.key" ]; then
       cp -p "$home/certs/ca.crt" "$home/certs/ca.key" "$home/certs/server.crt" "$home/certs/server.key" "$cert_dir/"
