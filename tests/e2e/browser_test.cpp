@@ -17,22 +17,17 @@
 //   and left out of the messages below. Debian's /usr/bin/chromium wrapper adds extension flags from
 //   /etc/chromium.d, so the real binary in /usr/lib/chromium is run when it is there
 //   (CONNECT_TEST_CHROMIUM overrides the choice).
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
-#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -41,16 +36,18 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "child_process.hpp"
 #include "proxy_home.hpp"
+#include "support/posix_server.hpp"
+#include "support/temp_dir.hpp"
 
 extern char** environ;
 
 using namespace std::chrono_literals;
 using cproxy::test::child_process;
+using cproxy::test::temp_dir;
 namespace bdata = boost::unit_test::data;
 
 namespace {
@@ -207,27 +204,10 @@ std::string without_dbus_noise(const std::string& err) {
   return kept;
 }
 
-// A temporary folder, removed at the end.
-struct temp_folder {
-  std::string path;
-  explicit temp_folder(const char* what) {
-    std::string pattern = std::string("/tmp/connect-browser-") + what + "-XXXXXX";
-    const char* made = ::mkdtemp(pattern.data());
-    BOOST_TEST_REQUIRE(made != nullptr);
-    path = made;
-  }
-  ~temp_folder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  temp_folder(const temp_folder&) = delete;
-  temp_folder& operator=(const temp_folder&) = delete;
-};
-
 // A user's HOME in a temp folder, and Chromium run as that user.
 class browser_user {
  public:
-  browser_user() : home_("home") {}
+  browser_user() : home_("connect-browser-home") {}
   const std::string& home() const { return home_.path; }
 
   // Loads `url` headless and returns what --dump-dom printed and what Chromium logged.
@@ -249,7 +229,7 @@ class browser_user {
   }
 
  private:
-  temp_folder home_;
+  temp_dir home_;
   int runs_ = 0;
 };
 
@@ -257,27 +237,7 @@ class browser_user {
 
 class html_upstream {
  public:
-  html_upstream() {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_TEST_REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    BOOST_TEST_REQUIRE(::listen(listen_fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~html_upstream() {
-    stop_ = true;
-    thread_.join();
-    ::close(listen_fd_);
-  }
-  html_upstream(const html_upstream&) = delete;
-  html_upstream& operator=(const html_upstream&) = delete;
-
-  unsigned port() const { return port_; }
+  unsigned port() const { return server_.port(); }
   // The request lines received so far, one per line.
   std::string requests() const {
     std::lock_guard lock(mutex_);
@@ -285,46 +245,26 @@ class html_upstream {
   }
 
  private:
-  void run() {
-    while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      timeval tv{2, 0};
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      std::string request;
-      char buf[4096];
-      while (request.find("\r\n\r\n") == std::string::npos) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        request.append(buf, static_cast<std::size_t>(n));
-      }
-      const std::string line = request.substr(0, request.find("\r\n"));
-      {
-        std::lock_guard lock(mutex_);
-        requests_ += line + '\n';
-      }
-      const std::string page =
-          std::string("<!DOCTYPE html><html><head><title>browser test</title></head><body><h1>") +
-          page_marker + "</h1></body></html>\n";
-      const bool root = line.starts_with("GET / ");
-      const std::string body = root ? page : std::string("not found\n");
-      const std::string answer =
-          std::string(root ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n") +
-          "Content-Type: text/html; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
-          "\r\nConnection: close\r\n\r\n" + body;
-      ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
-      ::close(fd);
+  std::string answer(const std::string& request) {
+    const std::string line = request.substr(0, request.find("\r\n"));
+    {
+      std::lock_guard lock(mutex_);
+      requests_ += line + '\n';
     }
+    const std::string page =
+        std::string("<!DOCTYPE html><html><head><title>browser test</title></head><body><h1>") + page_marker +
+        "</h1></body></html>\n";
+    const bool root = line.starts_with("GET / ");
+    const std::string body = root ? page : std::string("not found\n");
+    return std::string(root ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n") +
+           "Content-Type: text/html; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\nConnection: close\r\n\r\n" + body;
   }
 
-  int listen_fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
   std::string requests_;
-  std::thread thread_;
+  // Last: its thread, which calls answer(), stops before the members above go.
+  cproxy::test::request_head_server server_{[this](const std::string& request) { return answer(request); }};
 };
 
 // --- The proxy ---------------------------------------------------------------------------------------
@@ -404,7 +344,7 @@ BOOST_DATA_TEST_CASE(trusted_ca_loads_the_page, bdata::make(nssdb_kinds), nssdb)
   html_upstream upstream;
   https_proxy proxy(upstream.port());
   browser_user user;
-  temp_folder trust_root("trust-root");
+  temp_dir trust_root("connect-browser-trust-root");
 
   if (nssdb == "legacy") {
     std::filesystem::create_directories(user.home() + "/.pki/nssdb");

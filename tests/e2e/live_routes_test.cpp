@@ -2,12 +2,8 @@
 // replaced by rename, deleted, re-created and broken; an entry whose process ends; a fake hub on loopback
 // that checks the API key, serves services, then fails; no API key, no request. Every check polls the
 // status object (GET / with Accept: application/json) up to a deadline; no duration is asserted.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,41 +12,27 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "child_process.hpp"
+#include "support/output_text.hpp"
+#include "support/posix_server.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
 using cproxy::test::child_process;
+using cproxy::test::count_of;
 namespace bdata = boost::unit_test::data;
 
 namespace {
 const char* const backends[] = {"uring", "asio"};
 
 // PRIVATECONNECT_HOME for one case: a fresh folder, removed at the end.
-struct home_dir {
-  std::string path;
-  home_dir() {
-    char pattern[] = "/tmp/connect-e2e-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    BOOST_TEST_REQUIRE(made != nullptr);
-    path = made;
-  }
-  ~home_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  home_dir(const home_dir&) = delete;
-  home_dir& operator=(const home_dir&) = delete;
-
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path + "/" + name, std::ios::binary) << text;
-    return path + "/" + name;
-  }
+struct home_dir : cproxy::test::temp_dir {
+  home_dir() : temp_dir("connect-e2e") {}
   // As careful tools replace a file: a temp file renamed over it.
   void replace(const std::string& name, const std::string& text) const {
     std::filesystem::rename(write(name + ".tmp", text), path + "/" + name);
@@ -101,20 +83,9 @@ std::string routes_become(unsigned port, const std::string& expected,
   return seen;
 }
 
-std::size_t count(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
-  return n;
-}
-
 // Waits until the proxy's log (stderr in the foreground) holds `needle`.
 bool log_shows(child_process& proxy, const std::string& needle, std::chrono::milliseconds deadline = 5s) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (proxy.err().find(needle) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(25ms);
-  }
-  return true;
+  return cproxy::test::wait_for_text([&] { return proxy.err(); }, needle, deadline, 25ms);
 }
 
 unsigned started(child_process& proxy) {
@@ -134,27 +105,9 @@ void stop(child_process& proxy) {
 class fake_hub {
  public:
   explicit fake_hub(std::string api_key, std::string services)
-      : api_key_(std::move(api_key)), services_(std::move(services)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_TEST_REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    BOOST_TEST_REQUIRE(::listen(listen_fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~fake_hub() {
-    stop_ = true;
-    thread_.join();
-    ::close(listen_fd_);
-  }
-  fake_hub(const fake_hub&) = delete;
-  fake_hub& operator=(const fake_hub&) = delete;
+      : api_key_(std::move(api_key)), services_(std::move(services)) {}
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
   void fail() { failing_ = true; }
   std::size_t requests() const { return requests_; }
   std::size_t refused() const { return refused_; }
@@ -164,49 +117,32 @@ class fake_hub {
   }
 
  private:
-  void run() {
-    while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      timeval tv{2, 0};
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      std::string request;
-      char buf[4096];
-      while (request.find("\r\n\r\n") == std::string::npos) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        request.append(buf, static_cast<std::size_t>(n));
-      }
-      {
-        std::lock_guard lock(mutex_);
-        if (first_.empty()) first_ = request;
-      }
-      std::string answer;
-      if (request.find("\r\nx-api-key: " + api_key_ + "\r\n") == std::string::npos) {
-        ++refused_;
-        answer = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
-      } else if (failing_) {
-        answer = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
-      } else {
-        answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                 std::to_string(services_.size()) + "\r\n\r\n" + services_;
-      }
-      ++requests_;
-      ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
-      ::close(fd);
+  std::string respond(const std::string& request) {
+    {
+      std::lock_guard lock(mutex_);
+      if (first_.empty()) first_ = request;
     }
+    std::string answer;
+    if (request.find("\r\nx-api-key: " + api_key_ + "\r\n") == std::string::npos) {
+      ++refused_;
+      answer = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
+    } else if (failing_) {
+      answer = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
+    } else {
+      answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+               std::to_string(services_.size()) + "\r\n\r\n" + services_;
+    }
+    ++requests_;
+    return answer;
   }
 
   std::string api_key_, services_;
-  int listen_fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false}, failing_{false};
+  std::atomic<bool> failing_{false};
   std::atomic<std::size_t> requests_{0}, refused_{0};
   mutable std::mutex mutex_;
   std::string first_;
-  std::thread thread_;
+  // Last: its thread, which calls respond(), stops before the members above go.
+  cproxy::test::request_head_server server_{[this](const std::string& request) { return respond(request); }};
 };
 
 }  // namespace
@@ -240,7 +176,7 @@ BOOST_DATA_TEST_CASE(active_routes_file_changes_apply_while_running, bdata::make
   home.replace("active-routes.json", broken);
   std::this_thread::sleep_for(500ms);  // time for both to be read (and, wrongly, logged or applied)
   BOOST_TEST(routes_of(port) == "api=127.0.0.1:8081/reach");
-  BOOST_TEST(count(proxy.err(), "invalid JSON") == 1u, proxy.err());
+  BOOST_TEST(count_of(proxy.err(), "invalid JSON") == 1u, proxy.err());
 
   home.write("active-routes.json", reach_file(R"({"serviceName": "api", "localPort": 8082})"));
   BOOST_TEST(routes_become(port, "api=127.0.0.1:8082/reach") == "api=127.0.0.1:8082/reach");
@@ -299,7 +235,7 @@ BOOST_DATA_TEST_CASE(hub_services_become_routes_and_stay_when_the_hub_fails, bda
   BOOST_TEST(log_shows(proxy, "unavailable: it answered 500"), proxy.err());
   BOOST_TEST(routes_of(port) == expected);
   stop(proxy);
-  BOOST_TEST(count(proxy.err(), "unavailable") == 1u, proxy.err());
+  BOOST_TEST(count_of(proxy.err(), "unavailable") == 1u, proxy.err());
 }
 
 BOOST_DATA_TEST_CASE(without_an_api_key_the_hub_is_not_asked, bdata::make(backends), io) {

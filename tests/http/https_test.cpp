@@ -4,9 +4,6 @@
 // redirect of plain HTTP on the TLS port, the status object over TLS, large bodies and keep-alive inside
 // TLS, clients that stall a handshake, and a custom --cert/--key pair, good and bad.
 #include <openssl/ssl.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -17,7 +14,6 @@
 #include <boost/json.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -29,8 +25,16 @@
 #include "http/proxy_fixture.hpp"
 #include "http/run_program.hpp"
 #include "http/upstreams.hpp"
+#include "http/websocket_echo.hpp"
+#include "support/output_text.hpp"
+#include "support/socket_watchdog.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace cproxy::http_test;
+using cproxy::test::count_of;
+using cproxy::test::socket_watchdog;
+using cproxy::test::temp_dir;
+using cproxy::test::wait_for_text;
 namespace bdata = boost::unit_test::data;
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
@@ -48,7 +52,7 @@ const std::string& download_body() {
   return body;
 }
 
-// The api upstream: a Beast WebSocket echo for upgrades (as in websocket_connect_test.cpp), an 8 MiB body
+// The api upstream: the Beast WebSocket echo of websocket_echo.hpp for upgrades, an 8 MiB body
 // for /download, the digest and size of the request body for /digest, and the head echo otherwise.
 void api_upstream(upstream_conn& c) {
   for (int i = 0; i < 100000; ++i) {
@@ -73,49 +77,10 @@ void api_upstream(upstream_conn& c) {
       if (!answer_with_head(c, *req)) return;
       continue;
     }
-    beast::http::request<beast::http::empty_body> upgrade{beast::http::verb::get, req->target, 11};
-    for (const field& f : req->head.fields) upgrade.insert(f.name, f.value);
-    asio::io_context ioc;
-    tcp::socket s(ioc);
-    // A dup, so that the server's stop() (shutdown of c.fd()) also ends a blocked Beast read.
-    s.assign(tcp::v4(), ::dup(c.fd()));
-    websocket::stream<tcp::socket> ws(std::move(s));
-    ws.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set("X-Upstream", "api"); }));
-    ws.read_message_max(4u << 20);
-    ws.accept(upgrade);
-    beast::flat_buffer buffer;
-    for (int k = 0; k < 100000; ++k) {
-      buffer.clear();
-      ws.read(buffer);  // throws websocket::error::closed at the end
-      ws.text(ws.got_text());
-      ws.write(buffer.data());
-    }
+    serve_websocket_echo(c, *req, 4u << 20);
     return;
   }
 }
-
-// A fresh folder under the temp directory, removed with everything in it.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "https_test.XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  std::string write(const std::string& name, std::string_view bytes) const {
-    std::ofstream(path + "/" + name, std::ios::binary) << bytes;
-    return path + "/" + name;
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -198,49 +163,23 @@ std::string name_of(const std::string& file, const std::string& which) {
 
 bool contains(const std::string& text, std::string_view needle) { return text.find(needle) != std::string::npos; }
 
-std::size_t count_of(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
-  return n;
-}
-
 // Waits until the proxy's output (stderr and proxy.log tails) holds `needle`.
 bool proxy_output_shows(proxy_instance& proxy, const std::string& needle, std::chrono::milliseconds deadline = 5s) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (!contains(proxy.output(), needle)) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
+  return wait_for_text([&] { return proxy.output(); }, needle, deadline, 50ms);
 }
-
-// Bounds Beast's blocking calls (as in websocket_connect_test.cpp): shuts the socket down at the deadline.
-class socket_watchdog {
- public:
-  socket_watchdog(int fd, std::chrono::milliseconds deadline)
-      : thread_([this, fd, deadline] {
-          std::unique_lock lock(mu_);
-          if (!cv_.wait_for(lock, deadline, [this] { return done_; })) ::shutdown(fd, SHUT_RDWR);
-        }) {}
-  ~socket_watchdog() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 // SSL_set_tlsext_host_name, without the macro's C cast.
 bool set_sni(SSL* ssl, const char* name) {
   return SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(name)) == 1;
+}
+
+// Connects the wss client `ws` to the proxy on loopback `port`, set to send SNI `name` and to verify the
+// server's certificate for it; the TLS handshake is the caller's.
+void connect_verifying(websocket::stream<ssl::stream<tcp::socket>>& ws, const char* name, unsigned port) {
+  ws.next_layer().set_verify_callback(ssl::host_name_verification(name));
+  BOOST_REQUIRE(set_sni(ws.next_layer().native_handle(), name));
+  beast::get_lowest_layer(ws).connect(
+      tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)));
 }
 
 struct https_env {
@@ -323,7 +262,7 @@ BOOST_DATA_TEST_CASE(a_route_added_while_running_verifies_at_once, bdata::make(b
 
 BOOST_DATA_TEST_CASE(each_sni_name_gets_its_own_exact_leaf_from_the_ca, bdata::make(backends), io) {
   proxy_instance& proxy = env.proxies.get(io);
-  temp_dir dir;
+  temp_dir dir("connect-https");
   const std::string ca_subject = name_of(ca_file(proxy), "subject");
   BOOST_TEST_REQUIRE(!ca_subject.empty());
   BOOST_TEST_REQUIRE(!ca_subject.starts_with("<error"), ca_subject);
@@ -398,7 +337,7 @@ BOOST_DATA_TEST_CASE(keep_alive_and_8_mib_bodies_inside_tls, bdata::make(backend
   BOOST_TEST(sha256_hex(down.out) == sha256_hex(download_body()));
 
   // 8 MiB up (curl sends Expect: 100-continue for it: the interim answer crosses TLS too).
-  temp_dir dir;
+  temp_dir dir("connect-https");
   const std::string body = pattern_body(42, eight_mib + 3);
   const std::string file = dir.write("upload.bin", body);
   const auto up = curl({"--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port), "-H",
@@ -419,10 +358,7 @@ BOOST_DATA_TEST_CASE(a_wss_client_echoes_through_the_proxy, bdata::make(backends
   ctx.load_verify_file(ca_file(proxy));
   ctx.set_verify_mode(ssl::verify_peer);
   websocket::stream<ssl::stream<tcp::socket>> ws(ioc, ctx);
-  ws.next_layer().set_verify_callback(ssl::host_name_verification("api.localhost"));
-  BOOST_REQUIRE(set_sni(ws.next_layer().native_handle(), "api.localhost"));
-  beast::get_lowest_layer(ws).connect(
-      tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)));
+  connect_verifying(ws, "api.localhost", port);
   socket_watchdog watchdog(beast::get_lowest_layer(ws).native_handle(), 30s);
   boost::system::error_code ec;
   ws.next_layer().handshake(ssl::stream_base::client, ec);
@@ -437,20 +373,7 @@ BOOST_DATA_TEST_CASE(a_wss_client_echoes_through_the_proxy, bdata::make(backends
   const std::string big = pattern_body(43, 1u << 20);
   std::vector<std::pair<bool, std::string>> messages{{true, "hello over wss"}, {false, big}};
   for (int i = 0; i < 20; ++i) messages.emplace_back(true, "message " + std::to_string(i));
-  for (const auto& [text, payload] : messages) {
-    ws.text(text);
-    ws.write(asio::buffer(payload), ec);
-    BOOST_REQUIRE_MESSAGE(!ec, "write: " << ec.message());
-    beast::flat_buffer buffer;
-    ws.read(buffer, ec);
-    BOOST_REQUIRE_MESSAGE(!ec, "read: " << ec.message());
-    BOOST_TEST(ws.got_text() == text);
-    const std::string echoed = beast::buffers_to_string(buffer.data());
-    BOOST_TEST(echoed.size() == payload.size());
-    BOOST_TEST((echoed == payload));
-  }
-  ws.close(websocket::close_code::normal, ec);
-  BOOST_TEST(!ec, "close: " << ec.message());
+  check_websocket_echoes(ws, messages);
 
   const auto seen = env.api.requests_for(target);
   BOOST_REQUIRE_EQUAL(seen.size(), 1u);
@@ -459,10 +382,7 @@ BOOST_DATA_TEST_CASE(a_wss_client_echoes_through_the_proxy, bdata::make(backends
 
   // The same client refuses a name the proxy's certificate is not for: the verification above is real.
   websocket::stream<ssl::stream<tcp::socket>> wrong(ioc, ctx);
-  wrong.next_layer().set_verify_callback(ssl::host_name_verification("api.example.com"));
-  BOOST_REQUIRE(set_sni(wrong.next_layer().native_handle(), "api.example.com"));
-  beast::get_lowest_layer(wrong).connect(
-      tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)));
+  connect_verifying(wrong, "api.example.com", port);
   socket_watchdog watchdog2(beast::get_lowest_layer(wrong).native_handle(), 30s);
   wrong.next_layer().handshake(ssl::stream_base::client, ec);
   BOOST_TEST(ec.failed(), "a handshake for api.example.com verified");
@@ -580,7 +500,7 @@ namespace {
 
 // A self-signed pair made by the openssl tool for localhost and api.localhost, and a key of another pair.
 struct custom_files {
-  temp_dir dir;
+  temp_dir dir{"connect-https"};
   std::string cert = dir.file("custom.crt");
   std::string key = dir.file("custom.key");
   std::string other_key = dir.file("other.key");
@@ -606,7 +526,7 @@ struct custom_pair_env {
 
 // `connect proxy start --foreground --port 0 ...` in a fresh home: its exit status and stderr.
 program_result start_with(const std::string& io, const std::vector<std::string>& more) {
-  temp_dir home;
+  temp_dir home("connect-https");
   std::vector<std::string> argv{"env", "PRIVATECONNECT_HOME=" + home.path, CONNECT_BINARY, "proxy", "start",
                                 "--foreground", "--port", "0", "--threads", "1", "--io", io};
   argv.insert(argv.end(), more.begin(), more.end());
@@ -629,7 +549,7 @@ BOOST_DATA_TEST_CASE(the_custom_pair_is_served_and_verifies, bdata::make(backend
   BOOST_REQUIRE_EQUAL(seen.size(), 1u);
   BOOST_TEST(seen[0].head.get("x-forwarded-proto").value_or("") == "https", dump(seen[0].head));
 
-  temp_dir dir;
+  temp_dir dir("connect-https");
   const std::string subject = name_of(env.files.cert, "subject");
   // Whatever the SNI name, the pair is what is served: no CA, no minting.
   for (const std::string name : {"api.localhost", "web.localhost"}) {
@@ -652,7 +572,7 @@ BOOST_DATA_TEST_CASE(the_custom_pair_is_served_and_verifies, bdata::make(backend
 }
 
 BOOST_DATA_TEST_CASE(a_bad_pair_stops_the_start_with_the_file_named, bdata::make(backends), io) {
-  temp_dir dir;
+  temp_dir dir("connect-https");
   const std::string not_pem = dir.write("not-pem.txt", "this is not a certificate\n");
   const std::string missing = dir.file("missing.pem");
   const std::string& cert = env.files.cert;

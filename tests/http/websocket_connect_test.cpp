@@ -1,9 +1,6 @@
 // WebSocket and CONNECT (product.md, HTTP behaviour): a Beast client echoing through the proxy to a Beast
 // server, with the forwarding fields on the upgrade; a declined upgrade and a refused upstream; CONNECT
 // tunnels that carry bytes unchanged both ways, and CONNECT never becoming an open forward proxy.
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -11,16 +8,17 @@
 #include <boost/json.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
-#include <condition_variable>
-#include <thread>
 
 #include "http/client_helpers.hpp"
 #include "http/digest.hpp"
 #include "http/proxy_fixture.hpp"
 #include "http/run_program.hpp"
 #include "http/upstreams.hpp"
+#include "http/websocket_echo.hpp"
+#include "support/socket_watchdog.hpp"
 
 using namespace cproxy::http_test;
+using cproxy::test::socket_watchdog;
 namespace bdata = boost::unit_test::data;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -43,23 +41,7 @@ void websocket_or_http(upstream_conn& c) {
       if (!answer_with_head(c, *req)) return;
       continue;
     }
-    beast::http::request<beast::http::empty_body> upgrade{beast::http::verb::get, req->target, 11};
-    for (const field& f : req->head.fields) upgrade.insert(f.name, f.value);
-    asio::io_context ioc;
-    tcp::socket s(ioc);
-    // A dup, so that the server's stop() (shutdown of c.fd()) also ends a blocked Beast read.
-    s.assign(tcp::v4(), ::dup(c.fd()));
-    websocket::stream<tcp::socket> ws(std::move(s));
-    ws.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set("X-Upstream", "api"); }));
-    ws.accept(upgrade);  // throws (caught by the server) if the forwarded upgrade is not a valid one
-    beast::flat_buffer buffer;
-    for (int k = 0; k < 100000; ++k) {
-      buffer.clear();
-      ws.read(buffer);  // throws websocket::error::closed at the end
-      ws.text(ws.got_text());
-      ws.write(buffer.data());
-    }
+    serve_websocket_echo(c, *req);  // its throws end the connection (the server catches them)
     return;
   }
 }
@@ -71,31 +53,6 @@ struct tunnel_env {
   proxy_pool proxies{proxy_config{
       .routes = {{"api", api.port(), ""}, {"raw", raw->port(), ""}, {"dead", dead_port, "127.0.0.1"}},
       .extra = "", .args = {}}};
-};
-
-// Bounds Beast's blocking calls: shuts the socket down if the case is not done by the deadline, so a
-// proxy that stops relaying fails the case instead of hanging it.
-class socket_watchdog {
- public:
-  socket_watchdog(int fd, std::chrono::milliseconds deadline)
-      : thread_([this, fd, deadline] {
-          std::unique_lock lock(mu_);
-          if (!cv_.wait_for(lock, deadline, [this] { return done_; })) ::shutdown(fd, SHUT_RDWR);
-        }) {}
-  ~socket_watchdog() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
 };
 
 std::string upgrade_request(const std::string& host, const std::string& target) {
@@ -132,20 +89,7 @@ BOOST_DATA_TEST_CASE(a_websocket_echoes_through_the_proxy, bdata::make(backends)
   const std::string big = pattern_body(21, 1u << 20);
   std::vector<std::pair<bool, std::string>> messages{{true, "hello through the proxy"}, {false, big}};
   for (int i = 0; i < 50; ++i) messages.emplace_back(true, "message " + std::to_string(i));
-  for (const auto& [text, payload] : messages) {
-    ws.text(text);
-    ws.write(asio::buffer(payload), ec);
-    BOOST_REQUIRE_MESSAGE(!ec, "write: " << ec.message());
-    beast::flat_buffer buffer;
-    ws.read(buffer, ec);
-    BOOST_REQUIRE_MESSAGE(!ec, "read: " << ec.message());
-    BOOST_TEST(ws.got_text() == text);
-    const std::string echoed = beast::buffers_to_string(buffer.data());
-    BOOST_TEST(echoed.size() == payload.size());
-    BOOST_TEST((echoed == payload));
-  }
-  ws.close(websocket::close_code::normal, ec);
-  BOOST_TEST(!ec, "close: " << ec.message());
+  check_websocket_echoes(ws, messages);
 
   // The upgrade was forwarded with the same rewriting as any request, and stayed an upgrade.
   const auto seen = env.api.requests_for(target);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "support/unit_test.hpp"
@@ -15,9 +16,10 @@ namespace cproxy::test {
 
 struct temp_dir {
   std::string path;
-  temp_dir() {
-    char pattern[] = "/tmp/connect-unit-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
+  // /tmp/PREFIX-XXXXXX; the prefix tells whose folder a leftover one was.
+  explicit temp_dir(const std::string& prefix = "connect-unit") {
+    std::string pattern = "/tmp/" + prefix + "-XXXXXX";
+    const char* made = ::mkdtemp(pattern.data());
     BOOST_TEST_REQUIRE(made != nullptr);
     path = made;
   }
@@ -28,10 +30,12 @@ struct temp_dir {
   temp_dir(const temp_dir&) = delete;
   temp_dir& operator=(const temp_dir&) = delete;
 
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string file = path + "/" + name;
-    std::ofstream(file, std::ios::binary) << text;
-    return file;
+  // The path of `name` in the folder, made or not.
+  std::string file(const std::string& name) const { return path + "/" + name; }
+  std::string write(const std::string& name, std::string_view text) const {
+    const std::string at = file(name);
+    std::ofstream(at, std::ios::binary) << text;
+    return at;
   }
 };
 

@@ -3,8 +3,6 @@
 // scripted loopback servers (plain and TLS) and files in a mkdtemp home, with short periods.
 #include "connect/control/route_feed.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -31,6 +29,7 @@
 
 #include "control/route_feed_http.hpp"
 #include "control/route_feed_watch.hpp"
+#include "support/posix_server.hpp"
 #include "support/temp_dir.hpp"
 #include "support/unit_test.hpp"
 
@@ -65,15 +64,9 @@ class fake_server {
   using responder = std::function<std::string(const std::string& request)>;
 
   explicit fake_server(responder respond, SSL_CTX* tls = nullptr) : respond_(std::move(respond)), tls_(tls) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_TEST_REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    BOOST_TEST_REQUIRE(::listen(listen_fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    const cproxy::test::posix_listener l = cproxy::test::posix_listen_loopback();
+    listen_fd_ = l.fd;
+    port_ = l.port;
     thread_ = std::thread([this] { run(); });
   }
   ~fake_server() {
