@@ -18,7 +18,6 @@
 //   /etc/chromium.d, so the real binary in /usr/lib/chromium is run when it is there
 //   (CONNECT_TEST_CHROMIUM overrides the choice).
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -40,6 +39,7 @@
 
 #include "child_process.hpp"
 #include "proxy_home.hpp"
+#include "support/child_pipes.hpp"
 #include "support/posix_server.hpp"
 #include "support/temp_dir.hpp"
 
@@ -169,19 +169,7 @@ program_result run_program(const std::vector<std::string>& argv,
       limit = steady::now() + 5s;
       continue;
     }
-    pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-    if (::poll(p, 2, static_cast<int>(left)) <= 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      char buf[65536];
-      const ssize_t n = ::read(fds[i], buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(fds[i]);
-        fds[i] = -1;
-      }
-    }
+    cproxy::test::read_child_pipes(fds, std::chrono::milliseconds(left), result.out, result.err);
   }
   for (int fd : fds) {
     if (fd >= 0) ::close(fd);

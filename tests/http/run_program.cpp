@@ -2,12 +2,13 @@
 #include "http/run_program.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <stdexcept>
+
+#include "support/child_pipes.hpp"
 
 namespace cproxy::http_test {
 
@@ -42,19 +43,7 @@ program_result run_program(const std::vector<std::string>& argv, std::chrono::mi
       killed = true;
       break;
     }
-    pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-    if (::poll(p, 2, static_cast<int>(left)) <= 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      char buf[65536];
-      const ssize_t n = ::read(fds[i], buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(n));
-      } else {
-        ::close(fds[i]);
-        fds[i] = -1;
-      }
-    }
+    cproxy::test::read_child_pipes(fds, std::chrono::milliseconds(left), result.out, result.err);
   }
   for (int fd : fds) {
     if (fd >= 0) ::close(fd);
