@@ -136,7 +136,7 @@ int on_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsig
 std::shared_ptr<const key_pair> server_context::state::fresh_leaf(const std::string& name) const {
   const std::lock_guard lock(mu);
   const auto it = leaves.find(name);
-  if (it == leaves.end() || std::chrono::system_clock::now() >= it->second.renew_at) return nullptr;
+  if (it == leaves.end() || identity.now() >= it->second.renew_at) return nullptr;
   return it->second.leaf;
 }
 
@@ -160,7 +160,7 @@ void server_context::state::mint_loop() {
     lock.unlock();
     std::shared_ptr<const key_pair> leaf;
     try {
-      leaf = std::make_shared<const key_pair>(mint_leaf(*identity.ca, {name}, std::chrono::system_clock::now()));
+      leaf = std::make_shared<const key_pair>(mint_leaf(*identity.ca, {name}, identity.now()));
     } catch (const std::exception& e) {
       log::error("TLS: could not mint a certificate for ", name, ": ", e.what());
     }
@@ -246,7 +246,7 @@ void server_context::mint_async(const std::string& name, std::function<void()> d
     return;
   }
   const auto cached = st.leaves.find(name);
-  if (cached != st.leaves.end() && std::chrono::system_clock::now() < cached->second.renew_at) {
+  if (cached != st.leaves.end() && st.identity.now() < cached->second.renew_at) {
     lock.unlock();
     done();  // minted since the handshake asked
     return;

@@ -30,6 +30,8 @@ struct server_identity {
   // The local CA that mints a leaf per SNI name; null to serve default_leaf only.
   std::shared_ptr<const key_pair> ca;
   std::vector<std::string> dev_domains;  // besides localhost, lower case
+  // The time leaves are minted and renewed by (tests move it forward to see a leaf renewed).
+  std::function<sys_time()> now = [] { return std::chrono::system_clock::now(); };
 };
 
 // True when `first_byte` opens a TLS record carrying a handshake (a ClientHello): what tells a TLS
