@@ -119,9 +119,17 @@ int run_proxy(std::vector<std::string> args) {
   }
   if (action == "untrust") return run_trust(trust_action::untrust, options);
   if (action == "trust") return run_trust(vm["check"].as<bool>() ? trust_action::check : trust_action::trust, options);
-  // `connect proxy --trust` alone (nothing that starts an HTTPS proxy) means the trust action.
-  if (!has_action && options.trust && !options.https && !options.cert && !options.foreground)
-    return run_trust(trust_action::trust, options);
+  // `connect proxy --trust` alone means the trust action: with nothing but the options that decide the
+  // CA (--config, --domain). Any option about running a proxy makes it a start that trusts.
+  const auto about_running = [&vm] {
+    for (const char* o : {"https", "cert", "key", "foreground", "port", "bind", "replace", "hub", "io", "threads",
+                          "max-body", "quiet"}) {
+      const auto it = vm.find(o);
+      if (it != vm.end() && !it->second.defaulted()) return true;
+    }
+    return false;
+  };
+  if (!has_action && options.trust && !about_running()) return run_trust(trust_action::trust, options);
   return options.foreground ? run_foreground(options) : run_daemon(options);
 }
 

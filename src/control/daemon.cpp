@@ -127,9 +127,11 @@ int run_daemon(const proxy_options& options) {
     for (std::size_t at = report.find("\nwarn "); at != std::string::npos; at = report.find("\nwarn ", at + 1))
       std::cerr << report.substr(at + 6, report.find('\n', at + 1) - at - 6) << "\n";
     // --trust changes the trust stores from here, where the user sees the outcome, not in the daemon.
+    // The proxy started: that is what the exit code says (as for --foreground); the lines say how
+    // each store went.
     if (options.trust && https && !options.cert) {
       std::cout << "\n";
-      return run_trust(trust_action::trust, options);
+      run_trust(trust_action::trust, options);
     }
     return 0;
   }

@@ -227,4 +227,15 @@ BOOST_AUTO_TEST_CASE(trust_alone_means_the_trust_action) {
   BOOST_TEST(std::filesystem::exists(h.home.path + "/certs/ca.crt"));
 }
 
+BOOST_AUTO_TEST_CASE(trust_with_options_about_running_starts_an_https_proxy_and_trusts) {
+  isolated_home h;
+  const std::string port = std::to_string(free_port());
+  const run_result start = run(h, {"proxy", "--trust", "--port", port, "--threads", "1"});
+  BOOST_TEST(start.code == 0, start.err);
+  BOOST_TEST(start.out.starts_with("🌐 Starting proxy...\n\n[ok] HTTPS proxy started on port " + port + "\n  Logs: " +
+                                   h.home.path + "/proxy.log\n  Stop: connect proxy stop\n\n🔒 Trusting Private Connect local CA...\n"),
+             start.out);
+  BOOST_TEST(run(h, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
