@@ -16,9 +16,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// One TLS record holds at most 16 KiB of plaintext; reading a little more takes a record and the
-// start of the next in one call.
-constexpr std::size_t recv_size = 17 * 1024;
 // Plaintext encrypted per SSL_write before the ciphertext is sent: four records per send.
 constexpr std::size_t write_chunk = 64 * 1024;
 
@@ -115,10 +112,13 @@ coro::task<std::error_code> tls_stream::handshake(io::context* ctx, io::duration
 }
 
 coro::task<io::io_result> tls_stream::fill(io::duration timeout) {
-  if (recv_buf_.size() < recv_size) recv_buf_.resize(recv_size);
-  const io::io_result r = co_await socket_.recv(std::span<std::byte>(recv_buf_), timeout);
-  if (!r.ec && r.bytes > 0) BIO_write(in_, recv_buf_.data(), static_cast<int>(r.bytes));
-  co_return r;
+  // Into a buffer the backend picks when bytes arrive (io_uring's provided buffers): a connection
+  // waiting for its next request holds no receive buffer of its own.
+  io::received r = co_await socket_.recv_any(timeout);
+  if (r.ec) co_return io::io_result{r.ec, 0};
+  const std::span<const std::byte> bytes = r.data.bytes();
+  if (!bytes.empty()) BIO_write(in_, bytes.data(), static_cast<int>(bytes.size()));
+  co_return io::io_result{{}, bytes.size()};
 }
 
 coro::task<std::error_code> tls_stream::flush(io::duration timeout) {

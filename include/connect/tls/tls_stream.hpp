@@ -58,10 +58,9 @@ class tls_stream final : public io::stream {
   ssl_ptr ssl_;
   BIO* in_ = nullptr;   // owned by ssl_
   BIO* out_ = nullptr;  // owned by ssl_
-  // Owned by this stream while the kernel reads from (send) or writes into (recv) them; an operation
-  // in flight always completes before the stream is destroyed (the socket's rule).
+  // Owned by this stream while the kernel reads from it; a send in flight always completes before the
+  // stream is destroyed (the socket's rule). Receives use the backend's buffers (recv_any).
   std::vector<std::byte> send_buf_;
-  std::vector<std::byte> recv_buf_;
   bool flushing_ = false;
   bool shutdown_pending_ = false;
   std::error_code send_error_;             // shutdown_send() waits for the send in flight
