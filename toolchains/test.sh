@@ -13,6 +13,9 @@ case "$flavour" in
   *) echo "test.sh: unknown flavour '$flavour' (release, debug or asan)" >&2; exit 2 ;;
 esac
 
+# Guards first: they take a second and need nothing installed, the build takes minutes.
+toolchains/check-layers.sh
+toolchains/check-layers.sh --self-test
 toolchains/setup-deps.sh test
 build_dir="build-$flavour"
 # The benchmarks are compiled (so they keep building) but not run here; sanitized copies add nothing.
