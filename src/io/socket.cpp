@@ -1,10 +1,13 @@
 // The composed operations of connect/io/socket.hpp and connect/io/stream.hpp: loops over partial
-// writes, shared by every backend.
+// writes, shared by every backend, and socket_stream.
+#include "connect/io/socket.hpp"
+
 #include <sys/socket.h>
 
+#include <cstdint>
+#include <memory>
 #include <vector>
 
-#include "connect/io/socket.hpp"
 #include "connect/io/stream.hpp"
 
 namespace cproxy::io {
@@ -51,14 +54,46 @@ coro::task<io_result> socket::writev_all(std::span<const const_buffer> bufs, dur
   co_return io_result{{}, total};
 }
 
+namespace {
+
+// Frees the heap buffers of stream::read_any's default.
+class heap_lease_owner final : public lease_owner {
+ public:
+  void release_lease(std::uint32_t, std::byte* data) noexcept override { delete[] data; }
+};
+heap_lease_owner heap_leases;
+
+}  // namespace
+
+coro::task<received> stream::read_any(duration timeout) {
+  std::unique_ptr<std::byte[]> buf(new std::byte[read_any_size]);
+  const std::span<std::byte> into(buf.get(), read_any_size);
+  const io_result r = co_await read_some(into, timeout);
+  if (r.ec || r.bytes == 0) co_return received{r.ec, {}};
+  co_return received{{}, buffer_lease(&heap_leases, 0, buf.release(), r.bytes)};
+}
+
+std::size_t stream::try_write(std::span<const std::byte>) noexcept {
+  return 0;
+}
+
 coro::task<io_result> socket_stream::read_some(std::span<std::byte> buf, duration timeout) {
   co_return co_await socket_.recv(buf, timeout);
+}
+coro::task<received> socket_stream::read_any(duration timeout) {
+  co_return co_await socket_.recv_any(timeout);
 }
 coro::task<io_result> socket_stream::write_all(std::span<const std::byte> buf, duration timeout) {
   co_return co_await socket_.send_all(buf, timeout);
 }
 coro::task<io_result> socket_stream::write_all(std::span<const const_buffer> bufs, duration timeout) {
   co_return co_await socket_.writev_all(bufs, timeout);
+}
+
+std::size_t socket_stream::try_write(std::span<const std::byte> buf) noexcept {
+  if (!socket_.is_open() || buf.empty()) return 0;
+  const ssize_t n = ::send(socket_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 }  // namespace cproxy::io
