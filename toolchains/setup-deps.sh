@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages connect-proxy builds, tests and benchmarks with.
 # Idempotent: packages already installed are skipped; apt-get runs only when something is missing.
-# Usage: toolchains/setup-deps.sh [build|test|bench]   (each level includes the ones before it)
+# Usage: toolchains/setup-deps.sh [build|test|bench|fuzz]   (test and bench include the levels before
+# them; fuzz is build plus clang and its libFuzzer/sanitizer runtimes, for toolchains/fuzz.sh)
 set -euo pipefail
 
 level=${1:-build}
@@ -13,13 +14,16 @@ build_pkgs=(g++ cmake ninja-build pkg-config
 # chromium: the browser test of HTTPS trust.
 test_pkgs=(curl openssl ca-certificates libnss3-tools chromium)
 bench_pkgs=(wrk nginx-light haproxy)
+# The fuzz targets build with clang 14 (libFuzzer, ASan, UBSan runtimes); GNU ld links them.
+fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 
 wanted=("${build_pkgs[@]}")
 case "$level" in
   build) ;;
   test) wanted+=("${test_pkgs[@]}") ;;
   bench) wanted+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "setup-deps: unknown level '$level' (build, test or bench)" >&2; exit 2 ;;
+  fuzz) wanted+=("${fuzz_pkgs[@]}") ;;
+  *) echo "setup-deps: unknown level '$level' (build, test, bench or fuzz)" >&2; exit 2 ;;
 esac
 
 missing=()
