@@ -23,6 +23,8 @@ struct worker::state {
   coro::scope control;      // the grace timer
   coro::scope closing;      // the shutdown sequence itself
   std::thread thread;
+  capabilities caps;              // as probed when the context was made (splice may turn off later)
+  io_counters counters;           // copied from ctx on the worker's thread once run() has returned
   bool stopping = false;          // no more accepting
   bool shutdown_started = false;  // stop() has begun the shutdown sequence
 };
@@ -87,9 +89,13 @@ coro::task<void> shutdown(worker::state* st, duration grace) {
 worker::worker(unsigned index) : index_(index) {}
 worker::~worker() = default;
 
-std::size_t worker::active_connections() const noexcept { return state_->connections.active(); }
+std::size_t worker::active_connections() const noexcept {
+  return state_->connections.active();
+}
 
-worker_pool::worker_pool(const listen_socket& listener, options opts, handler h, on_start start_hook, on_stop stop_hook) {
+worker_pool::worker_pool(const listen_socket& listener, options opts, handler h, on_start start_hook,
+                         on_stop stop_hook)
+    : kind_(opts.kind) {
   if (opts.threads == 0) opts.threads = 1;
   std::vector<std::future<void>> ready;
   for (unsigned i = 0; i < opts.threads; ++i) {
@@ -107,6 +113,7 @@ worker_pool::worker_pool(const listen_socket& listener, options opts, handler h,
       try {
         st.ctx = make_context(kind);  // on this thread: the ring's single issuer
         self->ctx_ = st.ctx.get();
+        st.caps = st.ctx->caps();
         st.accept.emplace(st.ctx->adopt_acceptor(fd));
         st.grace_timer.emplace(*st.ctx);
         st.backoff_timer.emplace(*st.ctx);
@@ -119,6 +126,7 @@ worker_pool::worker_pool(const listen_socket& listener, options opts, handler h,
       promise->set_value();
       st.ctx->run();
       if (stop_hook) stop_hook(*self);
+      st.counters = st.ctx->counters();  // read here, on its own thread; stop() sums them after join
       // Every task has finished (shutdown joined them); release io objects on their own thread.
       st.accept.reset();
       st.grace_timer.reset();
@@ -139,9 +147,12 @@ worker_pool::worker_pool(const listen_socket& listener, options opts, handler h,
     stop(duration{});
     std::rethrow_exception(failure);
   }
+  started_ = true;
 }
 
-worker_pool::~worker_pool() { stop(duration{}); }
+worker_pool::~worker_pool() {
+  stop(duration{});
+}
 
 void worker_pool::stop_accepting() {
   std::vector<std::future<void>> done;
@@ -176,9 +187,28 @@ void worker_pool::stop(duration grace) {
       });
     }
   }
+  bool joined = false;
   for (auto& w : workers_) {
-    if (w->state_->thread.joinable()) w->state_->thread.join();
+    if (!w->state_->thread.joinable()) continue;
+    w->state_->thread.join();
+    joined = true;
   }
+  if (!joined || !started_) return;  // stopped before (logged then), or never started
+  // One line per process, for CI to see which data paths ran (tests/http assert on it). The workers'
+  // contexts are alike: the first one's capabilities stand for all.
+  const io_counters sum = counters();
+  const capabilities& caps = workers_.front()->state_->caps;
+  log::info("io (", to_string(kind_), "; splice ", caps.splice ? "yes" : "no", "; provided buffers ",
+            caps.provided_buffers ? "yes" : "no", "): ", sum.splice_calls, " splices moved ",
+            sum.spliced_bytes, " bytes, ", sum.copy_fallback_bytes, " bytes copied instead of spliced, ",
+            sum.provided_buffer_recvs, " receives into provided buffers, ", sum.pooled_buffer_recvs,
+            " into pooled buffers, ", sum.received_bytes, " bytes received into user space");
+}
+
+io_counters worker_pool::counters() const noexcept {
+  io_counters sum;
+  for (const auto& w : workers_) sum += w->state_->counters;
+  return sum;
 }
 
 }  // namespace cproxy::io

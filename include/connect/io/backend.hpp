@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -28,7 +29,29 @@ struct capabilities {
   bool splice = false;            // socket -> pipe -> socket relays without copying to user space
   bool provided_buffers = false;  // reads pick a buffer at completion (idle connections hold none)
   bool multishot_accept = false;
-  bool defer_taskrun = false;     // completions run only when the worker enters the kernel
+  bool defer_taskrun = false;  // completions run only when the worker enters the kernel
+};
+
+// How often one context took each data path: CI asserts that the fast paths really ran, and the worker
+// pool logs the sums at stop. Plain integers, written and read only on the context's own thread (or
+// after that thread has ended), so counting costs an add.
+struct io_counters {
+  std::uint64_t splice_calls = 0;           // splice_to calls that went through a pipe
+  std::uint64_t spliced_bytes = 0;          // bytes those calls moved without entering user space
+  std::uint64_t copy_fallback_bytes = 0;    // bytes splice_to moved by copying (asio, or no splice)
+  std::uint64_t provided_buffer_recvs = 0;  // recv_any served from the kernel-provided buffer ring
+  std::uint64_t pooled_buffer_recvs = 0;    // recv_any served from the backend's own buffer pool
+  std::uint64_t received_bytes = 0;         // bytes read into user space by recv and recv_any
+
+  io_counters& operator+=(const io_counters& o) noexcept {
+    splice_calls += o.splice_calls;
+    spliced_bytes += o.spliced_bytes;
+    copy_fallback_bytes += o.copy_fallback_bytes;
+    provided_buffer_recvs += o.provided_buffer_recvs;
+    pooled_buffer_recvs += o.pooled_buffer_recvs;
+    received_bytes += o.received_bytes;
+    return *this;
+  }
 };
 
 // Starting an operation never completes it inline: the awaiting coroutine is resumed later from the
@@ -72,6 +95,10 @@ class context {
   virtual ~context() = default;
   virtual backend_kind kind() const noexcept = 0;
   virtual const capabilities& caps() const noexcept = 0;
+  // On the context's thread, or after it has ended (see io_counters).
+  const io_counters& counters() const noexcept { return counters_; }
+  // For the backend's objects, on the context's thread.
+  io_counters& count() noexcept { return counters_; }
 
   // Runs completions and posted functions until stop().
   virtual void run() = 0;
@@ -89,6 +116,9 @@ class context {
   // Takes ownership of a listening socket (pass a dup() to share one listener between workers).
   virtual std::unique_ptr<acceptor_impl> adopt_acceptor(native_handle_type fd) = 0;
   virtual std::unique_ptr<timer_impl> make_timer() = 0;
+
+ private:
+  io_counters counters_;
 };
 
 }  // namespace cproxy::io

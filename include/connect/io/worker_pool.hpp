@@ -31,7 +31,8 @@ class worker_pool {
   };
 
   // Starts the threads; returns once every worker accepts. Throws std::system_error if one fails.
-  worker_pool(const listen_socket& listener, options opts, handler h, on_start start_hook = {}, on_stop stop_hook = {});
+  worker_pool(const listen_socket& listener, options opts, handler h, on_start start_hook = {},
+              on_stop stop_hook = {});
   ~worker_pool();
   worker_pool(const worker_pool&) = delete;
   worker_pool& operator=(const worker_pool&) = delete;
@@ -44,10 +45,15 @@ class worker_pool {
   void stop_accepting();
   // Runs `fn` on every worker's thread (posted; returns at once). Used to start a drain.
   void post_to_each(const std::function<void(worker&)>& fn);
+  // The sum of every worker's io_counters once stop() has returned (each read on its own thread at the
+  // end of its run); stop() logs it. Zero before.
+  io_counters counters() const noexcept;
   std::size_t size() const noexcept { return workers_.size(); }
   worker& at(std::size_t i) noexcept { return *workers_[i]; }
 
  private:
+  backend_kind kind_;
+  bool started_ = false;  // every worker came up: stop() logs the counters
   std::vector<std::unique_ptr<worker>> workers_;
 };
 

@@ -38,7 +38,9 @@ asio_socket::asio_socket(asio_context* ctx, native_handle_type fd)
   ctx_->track(*this);
 }
 
-asio_socket::~asio_socket() { ctx_->untrack(*this); }
+asio_socket::~asio_socket() {
+  ctx_->untrack(*this);
+}
 
 native_handle_type asio_socket::native_handle() const noexcept {
   return const_cast<net::ip::tcp::socket&>(socket_).native_handle();
@@ -74,8 +76,13 @@ void asio_socket::launch(Op& op, deadline& d, Initiate&& initiate) {
 
 void asio_socket::start(recv_op& op) {
   launch(op, read_, [&](net::cancellation_slot slot, auto done) {
-    socket_.async_receive(net::buffer(op.buffer.data(), op.buffer.size()),
-                          net::bind_cancellation_slot(slot, std::move(done)));
+    socket_.async_receive(
+        net::buffer(op.buffer.data(), op.buffer.size()),
+        net::bind_cancellation_slot(
+            slot, [ctx = ctx_, d = std::move(done)](boost::system::error_code ec, std::size_t n) mutable {
+              if (!ec) ctx->count().received_bytes += n;
+              d(ec, n);
+            }));
   });
 }
 
@@ -97,9 +104,9 @@ void asio_socket::start(writev_op& op) {
 void asio_socket::start(connect_op& op) {
   const net::ip::tcp::endpoint peer = to_asio(op.peer);
   launch(op, write_, [&](net::cancellation_slot slot, auto done) {
-    socket_.async_connect(peer, net::bind_cancellation_slot(slot, [d = std::move(done)](boost::system::error_code ec) mutable {
-      d(ec, 0);
-    }));
+    socket_.async_connect(
+        peer, net::bind_cancellation_slot(
+                  slot, [d = std::move(done)](boost::system::error_code ec) mutable { d(ec, 0); }));
   });
 }
 
@@ -127,6 +134,8 @@ struct read_when_ready {
     }
     if (!ec && n > 0) {
       op->lease = buffer_lease(ctx, 0, buf, n);
+      ++ctx->count().pooled_buffer_recvs;
+      ctx->count().received_bytes += n;
     } else {
       ctx->release_lease(0, buf);
     }
@@ -139,13 +148,16 @@ struct read_when_ready {
 void asio_socket::start(recv_any_op& op) {
   launch(op, read_, [&](net::cancellation_slot slot, auto done) {
     using handler = read_when_ready<decltype(done)>;
-    socket_.async_wait(net::socket_base::wait_read,
-                       net::bind_cancellation_slot(slot, handler{ctx_, &socket_, &op, slot, std::move(done)}));
+    socket_.async_wait(
+        net::socket_base::wait_read,
+        net::bind_cancellation_slot(slot, handler{ctx_, &socket_, &op, slot, std::move(done)}));
   });
 }
 
 coro::task<io_result> asio_socket::splice_to(socket_impl& to, std::size_t max, duration idle) {
-  co_return co_await detail::copy_some(this, &to, max, idle);
+  const io_result copied = co_await detail::copy_some(this, &to, max, idle);
+  ctx_->count().copy_fallback_bytes += copied.bytes;
+  co_return copied;
 }
 
 void asio_socket::cancel() noexcept {
@@ -165,7 +177,9 @@ asio_acceptor::asio_acceptor(asio_context* ctx, native_handle_type fd)
   ctx_->track(*this);
 }
 
-asio_acceptor::~asio_acceptor() { ctx_->untrack(*this); }
+asio_acceptor::~asio_acceptor() {
+  ctx_->untrack(*this);
+}
 
 void asio_acceptor::start(accept_op& op) {
   if (cancelled_ || ctx_->closing()) {
@@ -192,8 +206,12 @@ void asio_acceptor::cancel() noexcept {
   acceptor_.cancel(ignored);
 }
 
-asio_timer::asio_timer(asio_context* ctx) : ctx_(ctx), timer_(ctx->io()) { ctx_->track(*this); }
-asio_timer::~asio_timer() { ctx_->untrack(*this); }
+asio_timer::asio_timer(asio_context* ctx) : ctx_(ctx), timer_(ctx->io()) {
+  ctx_->track(*this);
+}
+asio_timer::~asio_timer() {
+  ctx_->untrack(*this);
+}
 
 void asio_timer::start(wait_op& op) {
   if (ctx_->closing()) {
@@ -208,6 +226,8 @@ void asio_timer::start(wait_op& op) {
   });
 }
 
-void asio_timer::cancel() noexcept { timer_.cancel(); }
+void asio_timer::cancel() noexcept {
+  timer_.cancel();
+}
 
 }  // namespace cproxy::io::asio_backend

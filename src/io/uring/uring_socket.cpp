@@ -11,7 +11,8 @@
 namespace cproxy::io::uring {
 namespace {
 
-static_assert(sizeof(const_buffer) == sizeof(iovec) && offsetof(const_buffer, size) == offsetof(iovec, iov_len),
+static_assert(sizeof(const_buffer) == sizeof(iovec) &&
+                  offsetof(const_buffer, size) == offsetof(iovec, iov_len),
               "const_buffer must have the layout of iovec");
 
 // Where an operation's scratch keeps what a completion hook needs.
@@ -21,9 +22,11 @@ T*& scratch_slot(operation& op) {
   return *reinterpret_cast<T**>(op.scratch);
 }
 
-bool unpoison_recv(operation& base) {
+bool finish_recv(operation& base) {
   auto& op = static_cast<recv_op&>(base);
   asan::unpoison(op.buffer.data(), op.buffer.size());
+  if (op.res > 0)
+    scratch_slot<uring_context>(op)->count().received_bytes += static_cast<std::uint64_t>(op.res);
   return true;
 }
 bool unpoison_send(operation& base) {
@@ -43,6 +46,8 @@ bool finish_recv_any(operation& base) {
     asan::unpoison(heap, uring_context::buffer_size);
     if (op.res > 0) {
       op.lease = buffer_lease(ctx, uring_context::heap_lease, heap, static_cast<std::size_t>(op.res));
+      ++ctx->count().pooled_buffer_recvs;
+      ctx->count().received_bytes += static_cast<std::uint64_t>(op.res);
     } else {
       ctx->release_lease(uring_context::heap_lease, heap);
     }
@@ -55,6 +60,8 @@ bool finish_recv_any(operation& base) {
     if (op.res > 0) {
       asan::unpoison(data, static_cast<std::size_t>(op.res));
       op.lease = buffer_lease(ctx, id, data, static_cast<std::size_t>(op.res));
+      ++ctx->count().provided_buffer_recvs;
+      ctx->count().received_bytes += static_cast<std::uint64_t>(op.res);
     } else {
       ctx->buffers()->give_back(id);
     }
@@ -64,7 +71,9 @@ bool finish_recv_any(operation& base) {
     heap = ctx->take_heap_buffer();
     asan::poison(heap, uring_context::buffer_size);
     std::byte* target = heap;
-    ctx->start(op, op.timeout, [&](io_uring_sqe* sqe) { io_uring_prep_recv(sqe, fd, target, uring_context::buffer_size, 0); });
+    ctx->start(op, op.timeout, [&](io_uring_sqe* sqe) {
+      io_uring_prep_recv(sqe, fd, target, uring_context::buffer_size, 0);
+    });
     return false;
   }
   return true;
@@ -72,11 +81,14 @@ bool finish_recv_any(operation& base) {
 
 }  // namespace
 
-uring_socket::~uring_socket() { ::close(fd_); }
+uring_socket::~uring_socket() {
+  ::close(fd_);
+}
 
 void uring_socket::start(recv_op& op) {
   asan::poison(op.buffer.data(), op.buffer.size());
-  op.on_complete = &unpoison_recv;
+  scratch_slot<uring_context>(op) = ctx_;
+  op.on_complete = &finish_recv;
   ctx_->start(op, op.timeout, [&](io_uring_sqe* sqe) {
     io_uring_prep_recv(sqe, fd_, op.buffer.data(), op.buffer.size(), 0);
   });
@@ -120,9 +132,8 @@ void uring_socket::start(writev_op& op) {
 }
 
 void uring_socket::start(connect_op& op) {
-  ctx_->start(op, op.timeout, [&](io_uring_sqe* sqe) {
-    io_uring_prep_connect(sqe, fd_, op.peer.data(), op.peer.size());
-  });
+  ctx_->start(op, op.timeout,
+              [&](io_uring_sqe* sqe) { io_uring_prep_connect(sqe, fd_, op.peer.data(), op.peer.size()); });
 }
 
 void uring_socket::cancel() noexcept {
@@ -131,6 +142,8 @@ void uring_socket::cancel() noexcept {
   io_uring_sqe_set_data64(sqe, 0);
 }
 
-void uring_socket::shutdown_send() noexcept { ::shutdown(fd_, SHUT_WR); }
+void uring_socket::shutdown_send() noexcept {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 }  // namespace cproxy::io::uring

@@ -50,8 +50,8 @@ struct poll_awaitable {
 };
 
 // The socket side waits for readiness under `idle`; the splice itself never blocks (EAGAIN instead).
-coro::task<int> splice_once(uring_context* ctx, int in, int out, unsigned len, unsigned wait_events, int wait_fd,
-                            duration idle) {
+coro::task<int> splice_once(uring_context* ctx, int in, int out, unsigned len, unsigned wait_events,
+                            int wait_fd, duration idle) {
   for (int attempt = 0;; ++attempt) {
     splice_awaitable s{ctx, {}};
     s.op.in = in;
@@ -71,15 +71,18 @@ coro::task<int> splice_once(uring_context* ctx, int in, int out, unsigned len, u
 
 coro::task<io_result> uring_socket::splice_to(socket_impl& to, std::size_t max, duration idle) {
   auto* peer = dynamic_cast<uring_socket*>(&to);
-  if (!ctx_->caps().splice || !peer || max == 0) {
-    co_return co_await detail::copy_some(this, &to, max, idle);
+  if (ctx_->caps().splice && peer && max > 0) {
+    const io_result r = co_await splice_through_pipe(peer->fd_, max, idle);
+    if (r.ec != std::errc::invalid_argument || r.bytes != 0) {
+      ++ctx_->count().splice_calls;
+      ctx_->count().spliced_bytes += r.bytes;
+      co_return r;
+    }
+    ctx_->disable_splice();  // this kernel or socket cannot splice: copy from now on
   }
-  io_result r = co_await splice_through_pipe(peer->fd_, max, idle);
-  if (r.ec == std::errc::invalid_argument && r.bytes == 0) {
-    ctx_->disable_splice();
-    co_return co_await detail::copy_some(this, &to, max, idle);
-  }
-  co_return r;
+  const io_result copied = co_await detail::copy_some(this, &to, max, idle);
+  ctx_->count().copy_fallback_bytes += copied.bytes;
+  co_return copied;
 }
 
 coro::task<io_result> uring_socket::splice_through_pipe(int to_fd, std::size_t max, duration idle) {
