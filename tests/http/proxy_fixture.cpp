@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <regex>
 #include <stdexcept>
 
 namespace cproxy::http_test {
@@ -54,13 +55,11 @@ proxy_instance::proxy_instance(std::string io, const proxy_config& config) : io_
   const std::string config_path = home_ + "/test-config.json";
   std::ofstream(config_path) << config_json(config);
 
-  std::vector<std::string> args{"proxy", "start", "--foreground", "--port", "0", "--threads", "2", "--io",
-                                io_, "--config", config_path};
+  std::vector<std::string> args{"proxy", "start", "--foreground", "--port",   "0", "--threads", "2",
+                                "--io",  io_,     "--config",     config_path};
   args.insert(args.end(), config.args.begin(), config.args.end());
-  child_ = std::make_unique<test::child_process>(
-      test::spawn_options{.args = args,
-                          .extra_env = {"PRIVATECONNECT_HOME=" + home_},
-                          .refuse_io_uring = false});
+  child_ = std::make_unique<test::child_process>(test::spawn_options{
+      .args = args, .extra_env = {"PRIVATECONNECT_HOME=" + home_}, .refuse_io_uring = false});
   // "Press Ctrl+C to stop" ends the start block, after the "[ok] HTTP proxy running on port N" line.
   const bool started = child_->wait_for_stdout("Press Ctrl+C to stop", 20s);
   port_ = test::running_port(child_->out());
@@ -117,6 +116,75 @@ std::string proxy_instance::output() {
   if (!child_) return {};
   return "\n--- proxy stdout:\n" + tail(child_->out(), 600) + "\n--- proxy stderr:\n" + tail(child_->err()) +
          "\n--- proxy.log:\n" + tail(log);
+}
+
+std::optional<std::string> proxy_instance::stop_and_take_log(std::chrono::milliseconds deadline) {
+  stop_pump_ = true;
+  if (pump_.joinable()) pump_.join();
+  std::lock_guard lock(mu_);
+  if (!child_) return std::nullopt;
+  if (exit_status_.load() < 0) {
+    child_->signal(SIGTERM);
+    const auto status = child_->wait_exit(deadline);
+    if (!status) return std::nullopt;
+    exit_status_ = *status;
+  }
+  return child_->err();
+}
+
+std::optional<io_counters_line> parse_io_counters(const std::string& log) {
+  static const std::regex line(
+      R"(io \((\w+); splice (yes|no); provided buffers (yes|no)\): (\d+) splices moved (\d+) bytes, (\d+) bytes )"
+      R"(copied instead of spliced, (\d+) receives into provided buffers, (\d+) into pooled buffers, (\d+) bytes )"
+      R"(received into user space)");
+  std::optional<io_counters_line> found;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it) {
+    const std::smatch& m = *it;
+    const auto number = [&](int i) { return std::stoull(m[i].str()); };
+    found = io_counters_line{m[1].str(), m[2] == "yes", m[3] == "yes", number(4), number(5),
+                             number(6),  number(7),     number(8),     number(9)};
+  }
+  return found;
+}
+
+proxy_instance& proxy_pool::fresh(const std::string& io) {
+  proxies_.erase(io);
+  return get(io);
+}
+
+std::optional<std::string> proxy_pool::stop(const std::string& io) {
+  const auto it = proxies_.find(io);
+  if (it == proxies_.end() || !it->second) return std::nullopt;
+  std::optional<std::string> log = it->second->stop_and_take_log(20s);
+  proxies_.erase(it);
+  return log;
+}
+
+void expect_relay_path(proxy_pool& pool, const std::string& io, relay_path path, std::uint64_t bytes) {
+  const std::optional<std::string> log = pool.stop(io);
+  BOOST_REQUIRE_MESSAGE(log, "the " << io << " proxy did not stop within 20 s of SIGTERM");
+  const std::optional<io_counters_line> n = parse_io_counters(*log);
+  BOOST_REQUIRE_MESSAGE(n, "no io counters line in the " << io << " proxy's log:\n" << tail(*log));
+  BOOST_TEST_MESSAGE(io << " proxy: " << n->splice_calls << " splices moved " << n->spliced_bytes
+                        << " bytes, " << n->copy_fallback_bytes << " copied instead, " << n->received_bytes
+                        << " bytes received into user space; " << n->provided_buffer_recvs << " provided, "
+                        << n->pooled_buffer_recvs << " pooled receives (case moved " << bytes << " bytes)");
+  BOOST_TEST(n->backend == io);
+  // What the relay may have read before it could splice: the rest of the read that brought the head.
+  constexpr std::uint64_t read_ahead = 64 * 1024;
+  if (io == "uring" && path == relay_path::spliced) {
+    if (n->splice) {
+      BOOST_TEST(n->spliced_bytes + read_ahead >= bytes, "splice moved too little: " << n->spliced_bytes);
+      BOOST_TEST(n->copy_fallback_bytes == 0u, "splice_to copied " << n->copy_fallback_bytes << " bytes");
+      return;
+    }
+    BOOST_TEST_MESSAGE("io_uring here cannot splice: the zero-copy relay is NOT tested");
+    std::cerr << "*** WARNING: io_uring here cannot splice: "
+              << boost::unit_test::framework::current_test_case().full_name()
+              << " checks the copying path only\n";
+  }
+  BOOST_TEST(n->spliced_bytes == 0u);
+  BOOST_TEST(n->received_bytes >= bytes, "the copying relay read only " << n->received_bytes << " bytes");
 }
 
 proxy_instance& proxy_pool::get(const std::string& io) {

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <boost/test/tree/decorator.hpp>
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,9 +30,21 @@ struct route_spec {
 
 struct proxy_config {
   std::vector<route_spec> routes;
-  std::string extra;  // more top-level JSON members, e.g. R"("timeouts": {"response": 1})"
+  std::string extra;              // more top-level JSON members, e.g. R"("timeouts": {"response": 1})"
   std::vector<std::string> args;  // more command-line options, e.g. {"--max-body", "1000"}
 };
+
+// The line the proxy's worker pool logs at stop (src/io/worker_pool.cpp): which data paths its relay
+// took, summed over its workers.
+struct io_counters_line {
+  std::string backend;
+  bool splice = false;            // caps().splice when the workers started
+  bool provided_buffers = false;  // caps().provided_buffers then
+  std::uint64_t splice_calls = 0, spliced_bytes = 0, copy_fallback_bytes = 0;
+  std::uint64_t provided_buffer_recvs = 0, pooled_buffer_recvs = 0, received_bytes = 0;
+};
+// The last such line in `log`, or nullopt.
+std::optional<io_counters_line> parse_io_counters(const std::string& log);
 
 class proxy_instance {
  public:
@@ -47,6 +61,9 @@ class proxy_instance {
   std::optional<int> exited() const;
   // Its stdout and stderr so far (the tails), for failure messages.
   std::string output();
+  // SIGTERM, then waits up to `deadline` for the exit. Returns all of its stderr (where a foreground
+  // proxy logs), or nullopt if it did not exit in time (it is killed then).
+  std::optional<std::string> stop_and_take_log(std::chrono::milliseconds deadline);
 
  private:
   std::string io_;
@@ -64,6 +81,10 @@ class proxy_pool {
   explicit proxy_pool(proxy_config config) : config_(std::move(config)) {}
   // The suite's proxy for `io`, started on first use (again after check_alive() found it dead).
   proxy_instance& get(const std::string& io);
+  // A new proxy for `io`, the old one stopped: for a case that reads the counters of its own traffic.
+  proxy_instance& fresh(const std::string& io);
+  // Stops the suite's proxy for `io` and returns its log; the next get() starts a new one.
+  std::optional<std::string> stop(const std::string& io);
   // Fails the current case if one of the suite's proxies died during it, and forgets that proxy.
   void check_alive();
   // After a failed case: the tails of every proxy's output and proxy.log on stderr, to see its side.
@@ -73,6 +94,16 @@ class proxy_pool {
   proxy_config config_;
   std::map<std::string, std::unique_ptr<proxy_instance>> proxies_;
 };
+
+// Which way a relay moves bytes through the proxy, as src/proxy/relay.cpp decides: `spliced` where the
+// uring backend splices (bodies of 256 KiB or more, CONNECT tunnels), `copied` where it never does.
+enum class relay_path { spliced, copied };
+
+// Stops the suite's proxy for `io` (which the case got from fresh()) and checks from its io counters
+// line that at least `bytes` went the expected way: on uring `spliced` means splice moved them and
+// nothing was copied instead; elsewhere, and for `copied`, that they were read into user space.
+// A uring without splice skips the splice check loudly.
+void expect_relay_path(proxy_pool& pool, const std::string& io, relay_path path, std::uint64_t bytes);
 
 // A suite's shared environment (upstreams and a proxy_pool named `proxies`), built by the suite fixture
 // decorator shared_env<Env>() and reached from each case through with_env<Env>.

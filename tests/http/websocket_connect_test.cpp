@@ -52,7 +52,8 @@ struct tunnel_env {
   unsigned dead_port = closed_port();
   proxy_pool proxies{proxy_config{
       .routes = {{"api", api.port(), ""}, {"raw", raw->port(), ""}, {"dead", dead_port, "127.0.0.1"}},
-      .extra = "", .args = {}}};
+      .extra = "",
+      .args = {}}};
 };
 
 std::string upgrade_request(const std::string& host, const std::string& target) {
@@ -69,8 +70,11 @@ std::string connect_request(const std::string& authority) {
 
 BOOST_FIXTURE_TEST_SUITE(websocket_connect, with_env<tunnel_env>, *shared_env<tunnel_env>())
 
+// The tunnel cases below that move a MiB each way run on a proxy of their own and check its io counters
+// at stop: a CONNECT tunnel splices on uring; an upgraded WebSocket is relayed by copying on every
+// backend (src/proxy passes may_splice=false for it).
 BOOST_DATA_TEST_CASE(a_websocket_echoes_through_the_proxy, bdata::make(backends), io) {
-  const unsigned port = env.proxies.get(io).port();
+  const unsigned port = env.proxies.fresh(io).port();
   const std::string p = std::to_string(port);
   const std::string target = std::string("/socket/") + io;
   asio::io_context ioc;
@@ -107,6 +111,9 @@ BOOST_DATA_TEST_CASE(a_websocket_echoes_through_the_proxy, bdata::make(backends)
   BOOST_TEST(lower(h.get("upgrade").value_or("")) == "websocket");
   BOOST_TEST(h.count("sec-websocket-key") == 1u);
   BOOST_TEST(h.get("sec-websocket-version").value_or("") == "13");
+  ws.close(websocket::close_code::normal, ec);
+  // The 1 MiB message went up and came back.
+  expect_relay_path(env.proxies, io, relay_path::copied, 2 * big.size());
 }
 
 BOOST_DATA_TEST_CASE(a_declined_upgrade_is_relayed_as_a_normal_response, bdata::make(backends), io) {
@@ -131,7 +138,7 @@ BOOST_DATA_TEST_CASE(a_websocket_to_a_refused_upstream_gets_502, bdata::make(bac
 }
 
 BOOST_DATA_TEST_CASE(connect_opens_a_byte_tunnel_to_the_route, bdata::make(backends), io) {
-  const unsigned port = env.proxies.get(io).port();
+  const unsigned port = env.proxies.fresh(io).port();
   raw_client c(port);
   BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
   // The port in the CONNECT line is ignored: the route's is used.
@@ -161,6 +168,7 @@ BOOST_DATA_TEST_CASE(connect_opens_a_byte_tunnel_to_the_route, bdata::make(backe
   bool found = false;
   for (const std::string& raw : env.raw->raw_connections()) found = found || raw == payload;
   BOOST_TEST(found, "no upstream connection carried exactly the tunnel's bytes");
+  expect_relay_path(env.proxies, io, relay_path::spliced, 2 * payload.size());
 }
 
 BOOST_DATA_TEST_CASE(connect_carries_http_to_api_without_rewriting_it, bdata::make(backends), io) {
