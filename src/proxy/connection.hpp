@@ -1,8 +1,11 @@
-// One client connection: the named pipeline of docs/architecture.md, repeated while keep-alive holds:
-// read_head -> resolve_route -> connect_upstream -> forward_head -> relay_http | tunnel.
+// One client connection: the HTTP/1.1 front-end of the pipeline drawn in docs/architecture.md,
+// sniff -> tls_accept -> read_request -> (run_exchange: resolve_route -> connect_upstream ->
+// forward_request -> relay_response | tunnel), repeated while keep-alive holds.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <unordered_set>
 
 #include "connect/coro/task.hpp"
@@ -10,7 +13,7 @@
 #include "connect/io/stream.hpp"
 #include "connect/proxy/server.hpp"
 #include "connect/route/table.hpp"
-#include "upstream_pool.hpp"
+#include "upstream_connector.hpp"
 
 namespace cproxy::proxy {
 
@@ -20,11 +23,11 @@ struct server_env {
   std::uint16_t port;
 };
 
-// One worker's state: its own pool and route reader, touched only on its thread.
+// One worker's state: its upstream connections and route reader, touched only on its thread.
 struct worker_env {
   explicit worker_env(const published<route::table>& source) : routes(source) {}
   published<route::table>::reader routes;
-  upstream_pool pool;
+  std::unique_ptr<upstream_connector> upstreams;  // set when the worker starts (it needs the context)
   bool splice = false;     // the worker's backend splices without copying
   bool draining = false;   // stop(): finish the request in progress, then close
   io::context* ctx = nullptr;
@@ -32,5 +35,8 @@ struct worker_env {
 };
 
 coro::task<void> serve_connection(io::socket client, const server_env* env, worker_env* worker);
+// The requests of a client whose stream is ready (plain, or TLS after its handshake): what
+// serve_connection does after sniff and tls_accept. Tests drive the pipeline in process through it.
+coro::task<void> serve_client(io::stream* client, std::string client_ip, bool secure, const server_env* env, worker_env* worker);
 
 }  // namespace cproxy::proxy

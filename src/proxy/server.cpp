@@ -43,10 +43,11 @@ server::server(io::listen_socket listener, server_options options, const publish
   auto on_start = [st](io::worker& w) {
     worker_env& env = *st->workers_env[w.index()];
     env.ctx = &w.ctx();
+    env.upstreams = std::make_unique<pooled_connector>(&w.ctx());
     // The relay bench decides: on io_uring, splicing large bodies and tunnels beats copying them.
     env.splice = w.ctx().caps().splice;
   };
-  auto on_stop = [st](io::worker& w) { st->workers_env[w.index()]->pool.clear(); };
+  auto on_stop = [st](io::worker& w) { st->workers_env[w.index()]->upstreams->clear(); };
   state_->workers.emplace(state_->listener, io::worker_pool::options{state_->options.io, n}, on_connection, on_start,
                           on_stop);
 }

@@ -66,6 +66,26 @@ void check_keys_in_order(const json::value& v, const std::vector<std::string>& k
 
 BOOST_FIXTURE_TEST_SUITE(errors, with_env<errors_env>, *shared_env<errors_env>())
 
+// A bad chunk size that came with the head is the client's error, whatever the upstream's state: 400,
+// not the 502 of the refused upstream it would otherwise have been sent to.
+BOOST_DATA_TEST_CASE(a_bad_chunk_with_the_head_gets_400_even_when_the_upstream_is_down, bdata::make(backends), io) {
+  const unsigned port = env.proxies.get(io).port();
+  for (const std::string size : {"zz", "5g", "1fffffffffffffffff5"}) {
+    BOOST_TEST_CONTEXT(size) {
+      raw_client c(port);
+      BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+      BOOST_REQUIRE_MESSAGE(c.send("POST /x HTTP/1.1\r\nHost: dead.localhost\r\nTransfer-Encoding: chunked\r\n\r\n" + size +
+                                   "\r\nhello\r\n0\r\n\r\n"),
+                            c.error());
+      const auto r = c.read_response(10s);
+      BOOST_REQUIRE_MESSAGE(r, "no response: " << c.error());
+      BOOST_TEST(r->status == 400, dump(r->head) << r->body);
+      BOOST_TEST(r->body == R"({"error":"Bad Request","message":"The request is not valid HTTP/1.1."})");
+      BOOST_TEST(c.wait_closed(10s));
+    }
+  }
+}
+
 BOOST_DATA_TEST_CASE(a_refused_upstream_gets_the_reference_502, bdata::make(backends), io) {
   const unsigned port = env.proxies.get(io).port();
   for (const std::string& name : std::vector<std::string>{"dead", "gone"}) {

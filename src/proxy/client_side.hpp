@@ -1,0 +1,22 @@
+// client_side: the downstream half of one client connection, shared by the stages of every exchange
+// on it: the stream to the client, the bytes read from it and not used yet, and the worker it runs on.
+#pragma once
+
+#include <string>
+
+#include "byte_buffer.hpp"
+#include "connection.hpp"
+#include "connect/io/stream.hpp"
+
+namespace cproxy::proxy {
+
+struct client_side {
+  const server_env* env = nullptr;
+  worker_env* w = nullptr;
+  io::stream* stream = nullptr;  // a socket_stream, or a tls_stream on an HTTPS port; owned by the front-end
+  bool secure = false;
+  byte_buffer in;  // client bytes read but not used yet (the rest of a head, a body, the next request)
+  std::string ip;  // the client's address, for X-Forwarded-For and the log
+};
+
+}  // namespace cproxy::proxy
