@@ -1,6 +1,7 @@
 // Implementation of connect/control/control_socket.hpp.
 #include "connect/control/control_socket.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -15,7 +16,9 @@
 #include <thread>
 #include <utility>
 
+#include "connect/control/config_file.hpp"
 #include "connect/core/log.hpp"
+#include "json_text.hpp"
 
 namespace cproxy::control {
 namespace {
@@ -45,29 +48,39 @@ int connect_to(const std::string& path) {
   return fd;
 }
 
+// The whole line, the descriptor (if any) with its first bytes. EINTR is retried: with SO_SNDTIMEO set,
+// the kernel does not restart an interrupted send, and io_uring's task work interrupts blocking calls of
+// a process that has a ring (the uring backend), with no signal to be seen.
 bool send_line(int fd, const std::string& line, int pass_fd = -1) {
   const std::string text = line + "\n";
-  iovec iov{const_cast<char*>(text.data()), text.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (pass_fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+  std::size_t sent = 0;
+  for (int attempts = 0; attempts < 4096 && sent < text.size(); ++attempts) {
+    iovec iov{const_cast<char*>(text.data() + sent), text.size() - sent};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (pass_fd >= 0 && sent == 0) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    sent += static_cast<std::size_t>(n);
   }
-  return ::sendmsg(fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
+  return sent == text.size();
 }
 
-// One line (up to 64 KiB), and a descriptor if one came with it.
-std::optional<std::string> read_line(int fd, int* received_fd = nullptr) {
+// One line (up to `max_bytes`), and a descriptor if one came with it.
+std::optional<std::string> read_line(int fd, int* received_fd = nullptr, std::size_t max_bytes = 65536) {
   std::string line;
-  for (int reads = 0; reads < 4096 && line.size() < 65536; ++reads) {
+  for (int reads = 0; reads < 4096 && line.size() < max_bytes; ++reads) {
     char buf[4096];
     iovec iov{buf, sizeof buf};
     msghdr msg{};
@@ -77,12 +90,13 @@ std::optional<std::string> read_line(int fd, int* received_fd = nullptr) {
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;  // see send_line()
     if (n <= 0) return std::nullopt;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
         int got = -1;
         std::memcpy(&got, CMSG_DATA(c), sizeof(int));
-        if (received_fd) {
+        if (received_fd && *received_fd < 0) {
           *received_fd = got;
         } else {
           ::close(got);
@@ -90,9 +104,15 @@ std::optional<std::string> read_line(int fd, int* received_fd = nullptr) {
       }
     }
     line.append(buf, static_cast<std::size_t>(n));
-    if (const auto nl = line.find('\n'); nl != std::string::npos) return line.substr(0, nl);
+    if (const auto nl = line.find('\n'); nl != std::string::npos && nl < max_bytes) return line.substr(0, nl);
   }
   return std::nullopt;
+}
+
+bool is_numeric_host(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
 }
 
 std::string command_of(const std::string& line) {
@@ -105,7 +125,72 @@ std::string command_of(const std::string& line) {
 
 }  // namespace
 
-std::string control_socket_path(const std::string& home) { return home + "/proxy.sock"; }
+std::string control_socket_path(const std::string& home) {
+  return home + "/proxy.sock";
+}
+
+std::string handover_answer(const hub_handover& hub) {
+  boost::json::array routes;
+  for (const route::route& r : hub.routes) {
+    if (routes.size() == max_handover_routes) {
+      log::warn("--replace: handing over the first ", max_handover_routes, " of ", hub.routes.size(),
+                " hub routes");
+      break;
+    }
+    routes.push_back(boost::json::object{{"name", r.name}, {"host", r.host}, {"port", r.port}});
+  }
+  boost::json::object answer{
+      {"ok", true}, {"hub", boost::json::object{{"url", hub.hub_url}, {"routes", std::move(routes)}}}};
+  return boost::json::serialize(answer);
+}
+
+std::optional<hub_handover> parse_handover_answer(std::string_view line, std::string& error) {
+  std::string problem;
+  const std::optional<boost::json::value> doc = json_text::parse_json(line, problem);
+  if (!doc) {
+    error = "the handover answer is not JSON: " + problem;
+    return std::nullopt;
+  }
+  const boost::json::object* o = doc->if_object();
+  const boost::json::value* ok = o ? o->if_contains("ok") : nullptr;
+  if (!ok || !ok->is_bool() || !ok->get_bool()) {
+    error = "the handover answer is not {\"ok\":true,...}: " + json_text::shown(*doc);
+    return std::nullopt;
+  }
+  hub_handover out;
+  const boost::json::value* hub = o->if_contains("hub");
+  if (!hub) return out;  // a predecessor that passes no routes: this one's own poll fills them
+  const boost::json::object* h = hub->if_object();
+  const boost::json::value* url = h ? h->if_contains("url") : nullptr;
+  const boost::json::value* routes = h ? h->if_contains("routes") : nullptr;
+  if (!url || !url->is_string() || !routes || !routes->is_array() ||
+      routes->get_array().size() > max_handover_routes) {
+    error = "the handover answer's \"hub\" must be {\"url\": string, \"routes\": array of at most " +
+            std::to_string(max_handover_routes) + "}, not " + json_text::shown(*hub);
+    return std::nullopt;
+  }
+  out.hub_url = std::string(url->get_string());
+  for (const boost::json::value& item : routes->get_array()) {
+    const boost::json::object* r = item.if_object();
+    const boost::json::value* name = r ? r->if_contains("name") : nullptr;
+    const boost::json::value* host = r ? r->if_contains("host") : nullptr;
+    const boost::json::value* port = r ? r->if_contains("port") : nullptr;
+    long long n = 0;  // a plain number, not an optional: GCC 12 warns falsely about optional<long long> here
+    if (port)
+      if (const std::optional<long long> whole = json_text::whole_number(*port)) n = *whole;
+    if (!name || !name->is_string() || !is_route_name(name->get_string(), true) || !host ||
+        !host->is_string() ||
+        !(host->get_string() == "localhost" || is_numeric_host(std::string(host->get_string()))) || n < 1 ||
+        n > 65535) {
+      error = "the handover answer holds a hub route that is not {\"name\", \"host\", \"port\"}: " +
+              json_text::shown(item);
+      return std::nullopt;
+    }
+    out.routes.push_back(route::route{json_text::lower(name->get_string()), std::string(host->get_string()),
+                                      static_cast<std::uint16_t>(n), route::source::hub});
+  }
+  return out;
+}
 
 struct control_server::state {
   std::string path;
@@ -125,7 +210,12 @@ struct control_server::state {
       send_line(conn, R"({"ok":true})");
       h.stop();
     } else if (cmd == "handover") {
-      if (!send_line(conn, R"({"ok":true})", h.listen_fd)) return;
+      const std::string answer_line = handover_answer(h.hub ? h.hub() : hub_handover{});
+      if (!send_line(conn, answer_line, h.listen_fd)) {
+        log::warn("a --replace successor asked for the listening socket; sending it failed: ",
+                  std::strerror(errno), "; still serving");
+        return;
+      }
       // The successor confirms once it accepts (or hangs up if it failed): only a confirmation drains us.
       const std::optional<std::string> answer = read_line(conn);
       if (answer && command_of(*answer) == "accepting") {
@@ -167,7 +257,8 @@ struct control_server::state {
   }
 };
 
-control_server::control_server(std::string path, handlers h, std::string& error) : state_(std::make_unique<state>()) {
+control_server::control_server(std::string path, handlers h, std::string& error)
+    : state_(std::make_unique<state>()) {
   state_->path = std::move(path);
   state_->h = std::move(h);
   sockaddr_un addr;
@@ -184,7 +275,8 @@ control_server::control_server(std::string path, handlers h, std::string& error)
   ::unlink(state_->path.c_str());
   state_->listen = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const mode_t old_mask = ::umask(0177);  // 0600 from the start: no window where others could connect
-  const bool bound = state_->listen >= 0 && ::bind(state_->listen, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  const bool bound =
+      state_->listen >= 0 && ::bind(state_->listen, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::umask(old_mask);
   if (!bound || ::listen(state_->listen, 16) != 0 || ::pipe2(state_->wake, O_CLOEXEC) != 0) {
     error = state_->path + ": " + std::strerror(errno);
@@ -218,22 +310,33 @@ std::optional<handover> handover::request(const std::string& path, std::string& 
     return std::nullopt;
   }
   int fd = -1;
-  if (!send_line(conn, R"({"cmd":"handover"})") || !read_line(conn, &fd) || fd < 0) {
+  std::optional<std::string> answer;
+  if (send_line(conn, R"({"cmd":"handover"})")) answer = read_line(conn, &fd, max_handover_answer_bytes);
+  if (!answer || fd < 0) {
     ::close(conn);
     if (fd >= 0) ::close(fd);
     error = "the running proxy did not hand over its listening socket";
     return std::nullopt;
   }
-  return handover(conn, fd);
+  // A socket without its routes would answer 404 where the predecessor routed: refuse it rather.
+  std::optional<hub_handover> hub = parse_handover_answer(*answer, error);
+  if (!hub) {
+    ::close(conn);
+    ::close(fd);
+    return std::nullopt;
+  }
+  return handover(conn, fd, std::move(*hub));
 }
 
-handover::handover(handover&& o) noexcept : conn_(std::exchange(o.conn_, -1)), fd_(std::exchange(o.fd_, -1)) {}
+handover::handover(handover&& o) noexcept
+    : conn_(std::exchange(o.conn_, -1)), fd_(std::exchange(o.fd_, -1)), hub_(std::move(o.hub_)) {}
 
 handover& handover::operator=(handover&& o) noexcept {
   if (this != &o) {
     if (conn_ >= 0) ::close(conn_);
     conn_ = std::exchange(o.conn_, -1);
     fd_ = std::exchange(o.fd_, -1);
+    hub_ = std::move(o.hub_);
   }
   return *this;
 }

@@ -27,9 +27,8 @@ namespace {
 constexpr io::duration drain_grace{10'000};
 
 std::string port_taken_text(std::uint16_t port) {
-  return "[x] Port " + std::to_string(port) + " is already in use\n" +
-         "  Try: connect proxy start --port " + std::to_string(port + 1) + "\n" +
-         "Or use --replace to take over:\n" +
+  return "[x] Port " + std::to_string(port) + " is already in use\n" + "  Try: connect proxy start --port " +
+         std::to_string(port + 1) + "\n" + "Or use --replace to take over:\n" +
          "connect proxy start --port " + std::to_string(port) + " --replace\n";
 }
 
@@ -44,7 +43,8 @@ std::string stop_foreign_listener(std::uint16_t port) {
            " of another user; not stopping it\n";
   log::info("--replace: stopping pid ", owner->pid, ", which listens on port ", port);
   ::kill(owner->pid, SIGTERM);
-  for (int waits = 0; waits < 250 && ::kill(owner->pid, 0) == 0; ++waits) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int waits = 0; waits < 250 && ::kill(owner->pid, 0) == 0; ++waits)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (::kill(owner->pid, 0) == 0) {
     log::info("--replace: pid ", owner->pid, " ignored SIGTERM for 5 s; SIGKILL");
     ::kill(owner->pid, SIGKILL);
@@ -58,7 +58,8 @@ void wake_listener(const std::string& bind, std::uint16_t port) {
   if (!where) return;
   const int fd = ::socket(where->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
-  if (::connect(fd, where->data(), where->size()) != 0) log::warn("--replace: could not wake the successor's acceptor");
+  if (::connect(fd, where->data(), where->size()) != 0)
+    log::warn("--replace: could not wake the successor's acceptor");
   ::close(fd);
 }
 
@@ -76,8 +77,8 @@ int fail(int ready_fd, const std::string& text) {
 }
 
 // The foreground start block of the contract ("Printed output"); `tls` null for plain HTTP.
-void print_started(const settings& config, std::uint16_t port, const route::table& table, const tls_setup* tls,
-                   const std::vector<std::string>& trust) {
+void print_started(const settings& config, std::uint16_t port, const route::table& table,
+                   const tls_setup* tls, const std::vector<std::string>& trust) {
   const std::string scheme = tls ? "https" : "http";
   std::cout << "🌐 Starting subdomain proxy...\n\n"
             << "  Hub:  " << config.hub << "\n"
@@ -90,17 +91,20 @@ void print_started(const settings& config, std::uint16_t port, const route::tabl
   }
   if (table.routes().empty()) {
     std::cout << "[!] No routes yet\n"
-              << "  Add one with: connect reach <service>, or \"routes\" in " << config.home << "/config.json\n\n";
+              << "  Add one with: connect reach <service>, or \"routes\" in " << config.home
+              << "/config.json\n\n";
   } else {
     std::cout << "[ok] Found " << table.routes().size() << " route(s):\n";
     for (const route::route& r : table.routes())
-      std::cout << "  • " << r.name << " → " << r.upstream_text() << " [" << route::to_string(r.from) << "]\n";
+      std::cout << "  • " << r.name << " → " << r.upstream_text() << " [" << route::to_string(r.from)
+                << "]\n";
     std::cout << "\n";
   }
   std::cout << "[ok] " << (tls ? "HTTPS" : "HTTP") << " proxy running on port " << port << "\n\n";
   if (!table.routes().empty()) {
     std::cout << "  Access your services via subdomains:\n\n";
-    for (const route::route& r : table.routes()) std::cout << "    " << scheme << "://" << r.name << ".localhost:" << port << "\n";
+    for (const route::route& r : table.routes())
+      std::cout << "    " << scheme << "://" << r.name << ".localhost:" << port << "\n";
     std::cout << "\n";
   }
   std::cout << "  Press Ctrl+C to stop\n" << std::flush;
@@ -155,7 +159,8 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   if (!listener.is_open()) {
     listener = io::listen_socket::bind(*where, 4096, ec);
     if (ec == std::errc::address_in_use && options.replace) {
-      if (const std::string why = stop_foreign_listener(config.port); !why.empty()) return fail(ready_fd, why);
+      if (const std::string why = stop_foreign_listener(config.port); !why.empty())
+        return fail(ready_fd, why);
       for (int attempt = 0; attempt < 100 && ec == std::errc::address_in_use; ++attempt) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the port frees as the process exits
         listener = io::listen_socket::bind(*where, 4096, ec);
@@ -183,14 +188,37 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   proxy::server_options server_options;
   if (tls) server_options.tls = tls->context;
   server_options.io = decision->kind;
-  server_options.threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  server_options.threads =
+      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   server_options.version = version;
   server_options.started_at = log::iso8601_now();
   server_options.timeouts = config.timeouts;
   server_options.max_body = options.max_body;
   server_options.access_log = !config.quiet;
-  // Config routes to begin with; route_feed adds active-routes.json (and the hub) before the start block.
+  // Config routes to begin with; route_feed adds active-routes.json and the handed-over hub routes before
+  // the server exists. A successor's workers accept from the shared socket as soon as the server does,
+  // not only after confirm(): a table without them would answer 404 where the predecessor routed.
   published<route::table> routes(std::make_shared<const route::table>(config.config_routes, config.domains));
+  // Routes that change while running (active-routes.json, dead pids, the hub): off the workers' threads.
+  route_feed feed(feed_config(config, options), routes);
+  if (takeover && !takeover->hub().routes.empty()) {
+    const hub_handover& handed = takeover->hub();
+    if (feed.polls_hub() && handed.hub_url == feed.hub_url()) {
+      log::info("--replace: took ", handed.routes.size(),
+                " hub route(s) over; they stay until the hub answers");
+      feed.seed_hub_routes(handed.routes);
+    } else {
+      // Another hub, or none: routes of a hub this proxy never asks would never be updated nor removed.
+      log::info("--replace: not keeping the predecessor's ", handed.routes.size(), " hub route(s) from ",
+                handed.hub_url, ": this proxy ",
+                feed.polls_hub() ? "polls " + feed.hub_url() : "polls no hub");
+    }
+  }
+  try {
+    feed.start();
+  } catch (const std::exception& e) {
+    return fail(ready_fd, std::string("[x] The proxy could not start: ") + e.what() + "\n");
+  }
   std::optional<proxy::server> server;
   try {
     server.emplace(std::move(listener), server_options, routes);
@@ -198,20 +226,25 @@ int run_foreground(const proxy_options& options, int ready_fd) {
     return fail(ready_fd, std::string("[x] The proxy could not start: ") + e.what() + "\n");
   }
   const std::uint16_t port = server->port();
-  log::info("listening on ", io::endpoint::from(config.bind, port)->to_string(), " with ", server_options.threads,
-            " worker(s), io ", io::to_string(decision->kind));
-  if (takeover) takeover->confirm();  // we accept now: the predecessor stops accepting and drains
+  log::info("listening on ", io::endpoint::from(config.bind, port)->to_string(), " with ",
+            server_options.threads, " worker(s), io ", io::to_string(decision->kind));
+  // The table is complete (see above) and we accept now: the predecessor stops accepting and drains.
+  if (takeover) takeover->confirm();
   // proxy.sock: status, stop, and the handover to a successor. A predecessor frees the path as it drains.
   std::optional<control_server> control;
   std::atomic<bool> handed_over{false};
   for (int attempt = 0; attempt < 100 && !control; ++attempt) {
     std::string why;
     const io::native_handle_type listen_fd = server->listen_handle();
-    control.emplace(control_socket_path(config.home),
-                    control_server::handlers{[&server] { return server->status_json(); },
-                                             [] { ::kill(::getpid(), SIGTERM); }, listen_fd,
-                                             [&handed_over] { handed_over = true; }},
-                    why);
+    control.emplace(
+        control_socket_path(config.home),
+        control_server::handlers{
+            [&server] { return server->status_json(); }, [] { ::kill(::getpid(), SIGTERM); }, listen_fd,
+            [&feed] {
+              return hub_handover{feed.polls_hub() ? feed.hub_url() : "", feed.hub_routes()};
+            },
+            [&handed_over] { handed_over = true; }},
+        why);
     if (!why.empty()) {
       control.reset();
       if (!takeover || attempt == 99) {
@@ -221,9 +254,6 @@ int run_foreground(const proxy_options& options, int ready_fd) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
-  // Routes that change while running (active-routes.json, dead pids, the hub): off the workers' threads.
-  route_feed feed(feed_config(config, options), routes);
-  feed.start();
   std::string state_error;
   if (!ensure_home_folder(state_error) ||
       !write_state(config.home,
@@ -242,12 +272,14 @@ int run_foreground(const proxy_options& options, int ready_fd) {
     ::close(ready_fd);
   } else {
     // The trust lines come last: --trust runs the stores' tools, which may take seconds.
-    const std::vector<std::string> trust = tls ? trust_lines(config, options, *tls) : std::vector<std::string>{};
+    const std::vector<std::string> trust =
+        tls ? trust_lines(config, options, *tls) : std::vector<std::string>{};
     print_started(config, port, *routes.load(), tls ? &*tls : nullptr, trust);
   }
 
   int received = 0;
-  for (int hangups = 0; sigwait(&stop_signals, &received) == 0 && received == SIGHUP && hangups < 1'000'000; ++hangups) {
+  for (int hangups = 0; sigwait(&stop_signals, &received) == 0 && received == SIGHUP && hangups < 1'000'000;
+       ++hangups) {
     log::reopen();  // logrotate moved proxy.log: write to the new file
     log::info("reopened the log on SIGHUP");
   }
@@ -263,7 +295,10 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   }
   server->stop(drain_grace);
   server.reset();
-  remove_state_if_own(config.home, ::getpid());
+  // After a handover the state file is the successor's, even while it still names us: reading it and
+  // removing it is not atomic, and a successor that wrote its own in between would lose it (the next
+  // --replace would then see no proxy of ours and SIGTERM the successor as a foreign listener).
+  if (!handed_over) remove_state_if_own(config.home, ::getpid());
   log::info("stopped");
   return 0;
 }

@@ -276,7 +276,11 @@ struct route_feed::state {
         {"Accept", "application/json"},
         {"User-Agent", std::string("connect-proxy/") + version}};
     bool down = false;
-    std::size_t kept = 0;
+    std::size_t kept = 0;  // what an outage keeps: handed-over routes count until the first answer
+    {
+      std::lock_guard lock(mutex);
+      kept = hub_routes.size();
+    }
     std::vector<std::string> warnings;
     for (;;) {
       const hub_http::fetch_result r = hub_http::get(where, target, headers, config.hub_timeout, stop_read);
@@ -345,6 +349,12 @@ void route_feed::start() {
     s.last = s.out.load();
   }
   s.reload();
+  {
+    // reload() publishes only what it read; seeded hub routes must be in the table even when the file
+    // is missing or unusable.
+    std::lock_guard lock(s.mutex);
+    s.republish();
+  }
 
   std::optional<hub_http::url> hub;
   if (!s.config.api_key) {
@@ -366,6 +376,26 @@ void route_feed::start() {
       throw;
     }
   }
+}
+
+void route_feed::seed_hub_routes(std::vector<route::route> routes) {
+  state& s = *state_;
+  if (s.started || s.stopped) return;
+  std::lock_guard lock(s.mutex);
+  s.hub_routes = std::move(routes);
+}
+
+std::vector<route::route> route_feed::hub_routes() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->hub_routes;
+}
+
+const std::string& route_feed::hub_url() const noexcept {
+  return state_->config.hub_url;
+}
+
+bool route_feed::polls_hub() const noexcept {
+  return state_->config.api_key.has_value();
 }
 
 void route_feed::stop() {

@@ -50,9 +50,17 @@ class route_feed {
   route_feed(const route_feed&) = delete;
   route_feed& operator=(const route_feed&) = delete;
 
-  // Reads active-routes.json once more, publishes if that changed anything, then watches and polls on
-  // its own threads. Throws std::system_error if a thread or an eventfd cannot be made.
+  // Before start(): hub routes to begin with, the ones a --replace predecessor handed over. They stay
+  // until the first usable hub answer replaces them, as the predecessor's would have.
+  void seed_hub_routes(std::vector<route::route> routes);
+  // Reads active-routes.json (synchronously: when start() returns, the published table holds the file's
+  // routes and any seeded hub routes), then watches and polls on its own threads. Throws
+  // std::system_error if a thread or an eventfd cannot be made.
   void start();
+  // The hub routes as the last usable answer (or the seed) gave them: what a handover passes on.
+  std::vector<route::route> hub_routes() const;
+  const std::string& hub_url() const noexcept;
+  bool polls_hub() const noexcept;  // an apiKey is configured
   // Ends the threads, a hub request in flight included (its socket waits are cut short). Bounded by a
   // name lookup that cannot be cancelled: that one is abandoned. Idempotent.
   void stop();
