@@ -61,6 +61,66 @@ failure broken_body(const relay_outcome& body) {
   return f;
 }
 
+// The final response head (or a 101), with every 1xx before it passed on to the client; the body of an
+// Expect: 100-continue request goes on the upstream's 100, or after a second without one.
+struct final_head {
+  std::size_t length = 0;
+  bool body_sent = false;
+  std::optional<failure> failed;
+};
+
+coro::task<final_head> receive_response_head(client_side* c, exchange* ex, io::stream* up, byte_buffer* up_in,
+                                             http::response_head* resp, bool body_sent, bool replayable) {
+  const http::request_head& head = *ex->request;
+  const head_target target{nullptr, resp, &head};
+  for (int interim = 0;; ++interim) {
+    bool client_gone = false;
+    head_result rs;
+    if (!body_sent && head.expect_continue) {
+      // RFC 9110 10.1.1: a client need not wait indefinitely for the 100; curl waits a second too.
+      rs = co_await read_head(up, up_in, target, clock::now() + std::chrono::seconds(1));
+      if (rs.what == head_result::status::timeout) {
+        std::optional<failure> body = co_await send_request_body(c, ex, up);
+        if (body) co_return final_head{0, false, std::move(body)};
+        body_sent = true;
+        continue;
+      }
+    } else {
+      rs = co_await await_response_head(c, up, up_in, target, &client_gone);
+    }
+    if (client_gone) co_return final_head{0, body_sent, downstream_failure(failure_kind::client_gone)};
+    if (rs.what != head_result::status::complete)
+      co_return final_head{0, body_sent, head_failure(rs, c, replayable, up_in->empty() && interim == 0)};
+    if (interim == 0) ex->times.first_byte = clock::now();
+    if (resp->status >= 200 || resp->status == 101 || interim >= 100) co_return final_head{rs.length, body_sent, std::nullopt};
+    const std::string interim_head = http::client_response_head(*resp, true);
+    up_in->consume(rs.length);
+    const io::io_result passed = co_await c->stream->write_all(bytes_of(interim_head), c->env->options->timeouts.idle);
+    if (passed.ec) co_return final_head{0, body_sent, downstream_failure(failure_kind::client_gone)};
+    if (resp->status == 100 && !body_sent) {
+      std::optional<failure> body = co_await send_request_body(c, ex, up);
+      if (body) co_return final_head{0, false, std::move(body)};
+      body_sent = true;
+    }
+  }
+}
+
+// A 101 to a WebSocket upgrade: the head to the client, then the tunnel.
+coro::task<response_outcome> switch_protocols(client_side* c, exchange* ex, io::stream* up, byte_buffer* up_in,
+                                              const http::response_head* resp) {
+  if (!ex->request->upgrade_websocket)
+    co_return response_outcome{exchange_end::close, false,
+                               upstream_failure(failure_kind::invalid_response, "a 101 to a request that asked for no upgrade")};
+  const timeouts& t = c->env->options->timeouts;
+  const std::string switching = http::client_response_head(*resp, false);
+  ex->status = 101;
+  const io::io_result sent = co_await c->stream->write_all(bytes_of(switching), t.idle);
+  if (sent.ec) co_return response_outcome{exchange_end::close, false, std::nullopt};
+  ex->response_bytes = switching.size();
+  co_await tunnel(c->stream, &c->in, up, up_in, t.tunnel_idle, false);
+  co_return response_outcome{exchange_end::close, false, std::nullopt};
+}
+
 }  // namespace
 
 coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::stream* up, bool body_sent, bool replayable) {
@@ -68,62 +128,17 @@ coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::st
   const http::request_head& head = *ex->request;
   byte_buffer up_in;
   http::response_head resp;
-  const head_target target{nullptr, &resp, &head};
-  std::size_t resp_len = 0;
-  for (int interim = 0;; ++interim) {
-    bool client_gone = false;
-    head_result rs;
-    if (!body_sent && head.expect_continue) {
-      // The body waits for the upstream's 100; an upstream that ignores Expect gets it after a second
-      // anyway, as curl does (RFC 9110 10.1.1: a client need not wait indefinitely).
-      rs = co_await read_head(up, &up_in, target, clock::now() + std::chrono::seconds(1));
-      if (rs.what == head_result::status::timeout) {
-        std::optional<failure> body = co_await send_request_body(c, ex, up);
-        if (body) co_return response_outcome{exchange_end::close, false, std::move(body)};
-        body_sent = true;
-        continue;
-      }
-    } else {
-      rs = co_await await_response_head(c, up, &up_in, target, &client_gone);
-    }
-    if (client_gone) co_return response_outcome{exchange_end::close, false, downstream_failure(failure_kind::client_gone)};
-    if (rs.what != head_result::status::complete)
-      co_return response_outcome{exchange_end::close, false, head_failure(rs, c, replayable, up_in.empty() && interim == 0)};
-    resp_len = rs.length;
-    if (interim == 0) ex->times.first_byte = clock::now();
-    if (resp.status >= 200 || resp.status == 101 || interim >= 100) break;
-    // 1xx: pass it on; a 100 is the go-ahead for a body that waited on Expect: 100-continue.
-    const std::string interim_head = http::client_response_head(resp, true);
-    up_in.consume(resp_len);
-    const io::io_result passed = co_await c->stream->write_all(bytes_of(interim_head), t.idle);
-    if (passed.ec) co_return response_outcome{exchange_end::close, false, downstream_failure(failure_kind::client_gone)};
-    if (resp.status == 100 && !body_sent) {
-      std::optional<failure> body = co_await send_request_body(c, ex, up);
-      if (body) co_return response_outcome{exchange_end::close, false, std::move(body)};
-      body_sent = true;
-    }
-  }
-  up_in.consume(resp_len);
-
-  if (resp.status == 101) {
-    if (!head.upgrade_websocket)
-      co_return response_outcome{exchange_end::close, false,
-                                 upstream_failure(failure_kind::invalid_response, "a 101 to a request that asked for no upgrade")};
-    const std::string switching = http::client_response_head(resp, false);
-    ex->status = 101;
-    const io::io_result sent = co_await c->stream->write_all(bytes_of(switching), t.idle);
-    if (sent.ec) co_return response_outcome{exchange_end::close, false, std::nullopt};
-    ex->response_bytes = switching.size();
-    co_await tunnel(c->stream, &c->in, up, &up_in, t.tunnel_idle, false);
-    co_return response_outcome{exchange_end::close, false, std::nullopt};
-  }
+  final_head got = co_await receive_response_head(c, ex, up, &up_in, &resp, body_sent, replayable);
+  if (got.failed) co_return response_outcome{exchange_end::close, false, std::move(got.failed)};
+  up_in.consume(got.length);
+  if (resp.status == 101) co_return co_await switch_protocols(c, ex, up, &up_in, &resp);
 
   // A body the client announced but that never went (the upstream answered without a 100) is still
   // on the client connection: it cannot carry another request.
   // An HTTP/1.0 client cannot read chunked (RFC 9112 6.1): it gets the payload, ended by closing.
   const bool unchunk = head.version == 10 && resp.body == http::framing::chunked;
   const bool client_keep =
-      head.keep_alive && body_sent && resp.body != http::framing::until_close && !unchunk && !c->w->draining;
+      head.keep_alive && got.body_sent && resp.body != http::framing::until_close && !unchunk && !c->w->draining;
   std::string out = http::client_response_head(resp, client_keep, unchunk);
   ex->status = resp.status;
   if (resp.body == http::framing::length) {
@@ -152,7 +167,7 @@ coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::st
   ex->response_bytes += body.bytes;
   if (!body.ok()) co_return response_outcome{exchange_end::close, false, broken_body(body)};
 
-  const bool reusable = resp.keep_alive && body_sent && up_in.empty() && resp.body != http::framing::until_close;
+  const bool reusable = resp.keep_alive && got.body_sent && up_in.empty() && resp.body != http::framing::until_close;
   co_return response_outcome{client_keep ? exchange_end::keep_alive : exchange_end::close, reusable, std::nullopt};
 }
 
