@@ -3,7 +3,10 @@
 # measured in one run, interleaved, saved to bench/results/http-<date>-<time>.md.
 # Usage: bench/run-http.sh [-r ROUNDS] [--seconds S] [--connections N] [--downloads N] [--pings N]
 #        [--targets "LIST"] [--workloads "LIST"] [--stock-buffers] [--no-build] [--no-install]
+#        [--baseline DIR]
 #        (env: BUILD_DIR, default build/ in the source tree; QUIET_WAIT, default 600 s)
+# --baseline DIR: another build of connect-proxy (DIR/src/app/connect, e.g. of the commit before a change)
+#        measured in the same run as the targets uring-base and asio-base, so a change is read as a ratio.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +24,7 @@ pings=20000        # WebSocket round trips per sample
 newconn_threads=4
 targets="direct uring asio nginx haproxy"
 workloads="keepalive newconn download ws"
+baseline_dir=""
 stock_buffers=0    # 1: nginx and HAProxy with their stock buffer sizes instead of 64 KiB
 build=1
 install=1
@@ -42,6 +46,7 @@ while [ $# -gt 0 ]; do
     --targets) targets=$2; shift 2 ;;
     --workloads) workloads=$2; shift 2 ;;
     --stock-buffers) stock_buffers=1; shift ;;
+    --baseline) baseline_dir=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-install) install=0; shift ;;
     -h|--help) usage ;;
@@ -49,7 +54,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 check_counts "$rounds" "$seconds" "$connections" "$downloads" "$pings"
-check_words target "$targets" "direct uring asio nginx haproxy"
+check_words target "$targets" "direct uring asio nginx haproxy uring-base asio-base"
+if [[ " $targets " == *"-base "* ]] && [ ! -x "$baseline_dir/src/app/connect" ]; then
+  echo "run-http: the targets uring-base and asio-base need --baseline DIR with DIR/src/app/connect" >&2
+  exit 2
+fi
 check_words workload "$workloads" "keepalive newconn download ws"
 
 make_work_dir
@@ -217,11 +226,13 @@ for t in $targets; do
       launch haproxy "$proxy_cpu" haproxy -f "$work/haproxy/haproxy.cfg" -db
       port[$t]=$free; pid[$t]=$started_pid
       ;;
-    uring|asio)
-      [ -x "$connect_bin" ] || { skip[$t]="not yet routing: $connect_bin is missing"; continue; }
+    uring|asio|uring-base|asio-base)
+      bin=$connect_bin
+      [ "${t%-base}" != "$t" ] && bin=$baseline_dir/src/app/connect
+      [ -x "$bin" ] || { skip[$t]="not yet routing: $bin is missing"; continue; }
       free_port
       printf '{"routes": [{"name": "api", "port": %s}]}\n' "$upstream_port" >"$work/routes.json"
-      launch "$t" "$proxy_cpu" "$connect_bin" proxy start --foreground --quiet --port "$free" --threads 1 --io "$t" \
+      launch "$t" "$proxy_cpu" "$bin" proxy start --foreground --quiet --port "$free" --threads 1 --io "${t%-base}" \
         --config "$work/routes.json"
       port[$t]=$free; pid[$t]=$started_pid
       ;;
@@ -357,6 +368,7 @@ table() {
   echo
   host_line
   echo "- source: $(source_commit), build: $build_dir ($(build_type)); $build_note"
+  [ -n "$baseline_dir" ] && echo "- baseline (uring-base, asio-base): $(built_note "$baseline_dir/src/app/connect")"
   echo "- connect-proxy: $connect_note; \`connect proxy start --foreground --quiet --threads 1 --io uring|asio --config FILE\`"
   echo "- nginx $(version_of nginx-light) (1 worker, upstream keepalive 64, no access log), HAProxy $(version_of haproxy)" \
     "(nbthread 1, http-reuse always, no log), wrk $(version_of wrk); $buffers_note; configs below"

@@ -151,7 +151,7 @@ proxy_pids() {
   echo "$p"
   if [ "$1" = nginx ]; then pgrep -P "$p" || true; fi
 }
-is_connect() { [ "$1" = uring ] || [ "$1" = asio ]; }
+is_connect() { case "$1" in uring|asio|uring-base|asio-base) return 0 ;; *) return 1 ;; esac; }
 
 # stop_proxies: stops each target in active[] and checks that it exits within 10 s: SIGTERM, but SIGUSR1
 # for HAProxy, whose SIGTERM is a hard stop that exits 143. Fills exit_status[] and peak[] (VmHWM, MiB).
