@@ -254,6 +254,8 @@ parse_result parse_response(std::string_view bytes, std::string_view request_met
   const auto& msg = parser.get();
   out = response_head{};
   out.status = msg.result_int();
+  // Beast reads any three digits ("002" as 2); RFC 9110 section 15 allows 100 to 599 only.
+  if (out.status < 100 || out.status > 599) return {parse_status::invalid, 0, "status code outside 100-599"};
   out.reason = std::string(msg.reason());
   out.version = msg.version();
   if (out.version != 10 && out.version != 11) return {parse_status::invalid, 0, "unsupported HTTP version"};

@@ -521,6 +521,23 @@ BOOST_AUTO_TEST_CASE(response_with_content_length) {
   BOOST_TEST(p.head.fields.size() == 2u);
 }
 
+// Found by fuzz_response_head: Beast reads "002" as status 2, which the client would then have been sent
+// as "HTTP/1.1 2 OK". RFC 9110 section 15: a status code is three digits from 100 to 599.
+BOOST_AUTO_TEST_CASE(response_status_outside_100_to_599_is_invalid) {
+  for (const std::string status : {"002", "000", "099", "600", "999"}) {
+    BOOST_TEST_CONTEXT(status) {
+      const parsed_response p = response("HTTP/1.0 " + status + " OK\r\nContent-Length: 0\r\n\r\n");
+      BOOST_TEST(text(p.result.status) == "invalid");
+    }
+  }
+  for (const std::string status : {"100", "599"}) {
+    BOOST_TEST_CONTEXT(status) {
+      const parsed_response p = response("HTTP/1.1 " + status + " X\r\nContent-Length: 0\r\n\r\n");
+      BOOST_TEST(text(p.result.status) == "complete");
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(response_content_length_zero) {
   const parsed_response p = response("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   BOOST_TEST_REQUIRE(text(p.result.status) == "complete");
