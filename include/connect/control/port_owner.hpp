@@ -1,11 +1,14 @@
-// Which process listens on a TCP port: the socket's inode from /proc/net/tcp and tcp6 (state LISTEN),
-// then the process holding that inode among /proc/*/fd. Only the listener, never a client of the port.
+// Which process listens where the proxy wants to bind: the socket's inode from /proc/net/tcp and tcp6
+// (state LISTEN), then the process holding that inode among /proc/*/fd. Only the listener, never a
+// client of the port.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <optional>
+
+#include "connect/io/endpoint.hpp"
 
 namespace cproxy::control {
 
@@ -14,6 +17,15 @@ struct port_owner {
   uid_t uid = 0;
 };
 
+// The listener that stops a bind of `want` (the proxy's bind address and port), by the kernel's rules
+// for the proxy's sockets (SO_REUSEADDR; IPV6_V6ONLY on IPv6): one on the same address, or on the
+// wildcard of its family, or `want` is that wildcard; an IPv4-mapped IPv6 address counts as IPv4. A
+// [::1]:P listener never holds 127.0.0.1:P. A [::]:P listener holds an IPv4 address only when it is
+// dual-stack, which /proc does not show: it is named only when no IPv4 listener can be the holder.
+std::optional<port_owner> find_listener(const io::endpoint& want);
+
+// A listener on `port` at any address, the first /proc shows. For callers that know no bind address:
+// --replace must use the overload above, or it may stop a listener that holds another address.
 std::optional<port_owner> find_listener(std::uint16_t port);
 
 }  // namespace cproxy::control
