@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "connect/control/config_file.hpp"
+#include "connect/core/log_text.hpp"
 #include "json_text.hpp"
 
 namespace cproxy::control {
@@ -23,11 +24,6 @@ using json_text::lower;
 using json_text::parse_json;
 using json_text::shown;
 using json_text::whole_number;
-
-
-
-
-
 
 std::string must_be(std::string_view key, std::string_view expected, const json::value& got) {
   return "\"" + std::string(key) + "\" must be " + std::string(expected) + ", not " + shown(got);
@@ -129,7 +125,7 @@ active_routes_result parse_active_routes(std::string_view json_text,
       std::string label = "routes[" + std::to_string(i) + "]";
       if (const json::object* o = (*list)[i].if_object())
         if (const json::value* name = o->if_contains("serviceName"); name && name->is_string())
-          label += " (\"" + std::string(name->get_string()) + "\")";
+          label += " (\"" + log::escaped(name->get_string()) + "\")";  // the file's text: one log line
       out.warnings.push_back(label + " skipped: " + why);
       continue;
     }

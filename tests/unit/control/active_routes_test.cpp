@@ -8,12 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "connect/core/log.hpp"
 #include "support/temp_dir.hpp"
 #include "support/unit_test.hpp"
 
@@ -172,6 +174,42 @@ BOOST_AUTO_TEST_CASE(same_name_twice_is_kept_in_order) {
                                                      {"serviceName": "API", "localPort": 2}]})");
   BOOST_TEST_REQUIRE(r.routes.size() == 2u);
   BOOST_TEST(r.routes[1].port == 2);  // route::table lets this later one win
+}
+
+// Issue 10, A7: a rejected name was copied into the warning as it stood, so a name holding a line break
+// and a timestamp made a log line of its own.
+BOOST_AUTO_TEST_CASE(a_rejected_name_cannot_forge_a_log_line) {
+  const active_routes_result r = parse(
+      R"({"routes": [{"serviceName": "x\n2026-01-01T00:00:00.000Z forged \"q\" \u001b", "localPort": 1}]})");
+  BOOST_TEST_REQUIRE(r.warnings.size() == 1u);
+  BOOST_TEST(
+      r.warnings[0].starts_with(R"(routes[0] ("x\n2026-01-01T00:00:00.000Z forged \"q\" \x1B") skipped: )"),
+      r.warnings[0]);
+
+  // Logged as route_feed logs it, in a child so that this process's log stays where it was.
+  temp_dir dir;
+  const std::string log_file = dir.path + "/proxy.log";
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (!cproxy::log::open_file(log_file)) ::_exit(2);
+    cproxy::log::warn("active routes file F: ", r.warnings[0]);
+    ::_exit(0);
+  }
+  BOOST_TEST_REQUIRE(child > 0);
+  int status = -1;
+  ::waitpid(child, &status, 0);
+  BOOST_TEST_REQUIRE(status == 0);
+  std::ifstream in(log_file);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(std::count(text.begin(), text.end(), '\n') == 1, text);
+  BOOST_TEST(text.find("\n2026-01-01T00:00:00.000Z forged") == std::string::npos, text);
+}
+
+BOOST_AUTO_TEST_CASE(a_long_rejected_name_is_cut_in_the_warning) {
+  const active_routes_result r =
+      parse(R"({"routes": [{"serviceName": ")" + std::string(100'000, '!') + R"(", "localPort": 1}]})");
+  BOOST_TEST_REQUIRE(r.warnings.size() == 1u);
+  BOOST_TEST(r.warnings[0].size() < 400u);
 }
 
 BOOST_AUTO_TEST_CASE(an_invalid_file_is_an_error_with_no_routes) {
