@@ -2,7 +2,6 @@
 #include "connect/tls/tls_stream.hpp"
 
 #include <openssl/err.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -47,8 +46,34 @@ struct tls_stream::flush_gate {
   void await_resume() const noexcept {}
 };
 
+// Marks a write_all in progress for its whole length; a shutdown_send() that came meanwhile runs
+// once it ends (unless a send of another direction is in flight: that flush runs it).
+struct tls_stream::write_in_progress {
+  tls_stream* stream;
+  explicit write_in_progress(tls_stream* s) noexcept : stream(s) { stream->writing_ = true; }
+  write_in_progress(const write_in_progress&) = delete;
+  write_in_progress& operator=(const write_in_progress&) = delete;
+  ~write_in_progress() {
+    stream->writing_ = false;
+    if (stream->shutdown_pending_ && !stream->flushing_) {
+      stream->shutdown_pending_ = false;
+      stream->finish_shutdown();
+    }
+  }
+};
+
 tls_stream::tls_stream(io::socket socket, ssl_ptr session, std::span<const std::byte> already_read)
     : socket_(std::move(socket)), ssl_(std::move(session)) {
+  init(already_read);
+}
+
+tls_stream::tls_stream(std::unique_ptr<io::stream> transport, ssl_ptr session,
+                       std::span<const std::byte> already_read)
+    : socket_(io::socket{}), other_(std::move(transport)), ssl_(std::move(session)) {
+  init(already_read);
+}
+
+void tls_stream::init(std::span<const std::byte> already_read) {
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());
   // An empty input BIO means "no bytes yet" (retry), not end of stream.
@@ -90,7 +115,8 @@ coro::task<std::error_code> tls_stream::handshake(io::context* ctx, io::duration
       if (minted_once) co_return std::make_error_code(std::errc::protocol_error);  // minting failed (logged)
       minted_once = true;
       auto* tls = static_cast<server_context*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl_.get())));
-      minted mint{tls, std::string(server_context::pending_name(ssl_.get())), ctx};  // GCC 12: no temporary in co_await
+      minted mint{tls, std::string(server_context::pending_name(ssl_.get())),
+                  ctx};  // GCC 12: no temporary in co_await
       co_await mint;
       continue;
     }
@@ -112,9 +138,9 @@ coro::task<std::error_code> tls_stream::handshake(io::context* ctx, io::duration
 }
 
 coro::task<io::io_result> tls_stream::fill(io::duration timeout) {
-  // Into a buffer the backend picks when bytes arrive (io_uring's provided buffers): a connection
+  // Into a buffer the transport picks when bytes arrive (io_uring's provided buffers): a connection
   // waiting for its next request holds no receive buffer of its own.
-  io::received r = co_await socket_.recv_any(timeout);
+  io::received r = co_await transport().read_any(timeout);
   if (r.ec) co_return io::io_result{r.ec, 0};
   const std::span<const std::byte> bytes = r.data.bytes();
   if (!bytes.empty()) BIO_write(in_, bytes.data(), static_cast<int>(bytes.size()));
@@ -136,7 +162,8 @@ coro::task<std::error_code> tls_stream::flush(io::duration timeout) {
     send_buf_.resize(std::min(pending, write_chunk + 1024));
     const int n = BIO_read(out_, send_buf_.data(), static_cast<int>(send_buf_.size()));
     if (n <= 0) break;
-    const io::io_result r = co_await socket_.send_all(std::span<const std::byte>(send_buf_.data(), static_cast<std::size_t>(n)), timeout);
+    const std::span<const std::byte> bytes(send_buf_.data(), static_cast<std::size_t>(n));
+    const io::io_result r = co_await transport().write_all(bytes, timeout);
     ec = r.ec;
   }
   if (ec) {
@@ -144,12 +171,15 @@ coro::task<std::error_code> tls_stream::flush(io::duration timeout) {
     (void)BIO_reset(out_);  // the stream is broken: no later send may start mid-record
   }
   flushing_ = false;
+  if (shutdown_pending_ && (ec || (!flush_waiter_ && !writing_))) {
+    // After the last bytes that will go out: a waiter's flush or the rest of a write_all sends its
+    // bytes first, but after a failed send nothing goes out.
+    shutdown_pending_ = false;
+    finish_shutdown();
+  }
   if (flush_waiter_) {
     // Last: the waiter runs until its next suspension and may end this stream's use.
     std::exchange(flush_waiter_, {}).resume();
-  } else if (shutdown_pending_) {
-    shutdown_pending_ = false;
-    finish_shutdown();
   }
   co_return ec;
 }
@@ -184,8 +214,10 @@ coro::task<io::io_result> tls_stream::write_all(std::span<const std::byte> buf, 
   co_return co_await write_all(std::span<const io::const_buffer>(&one, 1), timeout);
 }
 
-coro::task<io::io_result> tls_stream::write_all(std::span<const io::const_buffer> bufs, io::duration timeout) {
+coro::task<io::io_result> tls_stream::write_all(std::span<const io::const_buffer> bufs,
+                                                io::duration timeout) {
   // Encrypt every piece, then send the records together: a head and a small body leave in one send.
+  const write_in_progress writing{this};
   std::size_t done = 0;
   for (const io::const_buffer& b : bufs) {
     const auto* p = static_cast<const std::byte*>(b.data);
@@ -207,8 +239,10 @@ coro::task<io::io_result> tls_stream::write_all(std::span<const io::const_buffer
 }
 
 void tls_stream::shutdown_send() noexcept {
-  if (flushing_) {
-    shutdown_pending_ = true;  // after the send in flight, or the half-close would cut it off
+  if (flushing_ || writing_) {
+    // After the write in flight (all of it: a large one sends several times), or the half-close
+    // would cut it off.
+    shutdown_pending_ = true;
     return;
   }
   finish_shutdown();
@@ -218,16 +252,13 @@ void tls_stream::finish_shutdown() noexcept {
   ERR_clear_error();
   if (SSL_is_init_finished(ssl_.get()) && SSL_shutdown(ssl_.get()) < 0) ERR_clear_error();
   // close_notify is a few dozen bytes: a non-blocking send puts it in the socket buffer. Anything
-  // larger is the rest of a failed flush, not worth sending.
-  char alert[256];
-  if (BIO_ctrl_pending(out_) <= sizeof alert) {
+  // larger is the rest of a failed flush, not worth sending; nothing goes after a failed send.
+  std::byte alert[256];
+  if (!send_error_ && BIO_ctrl_pending(out_) <= sizeof alert) {
     const int n = BIO_read(out_, alert, sizeof alert);
-    if (n > 0) {
-      const ssize_t sent = ::send(socket_.native_handle(), alert, static_cast<std::size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
-      (void)sent;
-    }
+    if (n > 0) (void)transport().try_write(std::span<const std::byte>(alert, static_cast<std::size_t>(n)));
   }
-  socket_.shutdown_send();
+  transport().shutdown_send();
 }
 
 }  // namespace cproxy::tls
