@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include "connect/control/config_file.hpp"
 #include "connect/core/log_text.hpp"
@@ -89,6 +90,40 @@ std::optional<entry> read_entry(const json::value& v, std::string& why) {
   return e;
 }
 
+// The names more than one usable entry holds, warned in one line however many there are. The last entry
+// of a name applies, as route::table has it: the contract lets the later word stand (each source over
+// the one before it), and a tool that registers a service again appends it, so the last is the newest.
+class duplicates {
+ public:
+  void add(const std::string& name, std::size_t index) {
+    seen& s = by_name_[name];
+    if (++s.count == 2) repeated_.push_back(name);
+    s.last = index;
+  }
+
+  std::optional<std::string> warning() const {
+    if (repeated_.empty()) return std::nullopt;
+    constexpr std::size_t named = 5;
+    std::string line =
+        "names used by more than one entry (names match case-insensitively; the last entry applies): ";
+    for (std::size_t k = 0; k < repeated_.size() && k < named; ++k) {
+      const seen& s = by_name_.at(repeated_[k]);
+      line += (k ? ", \"" : "\"") + log::escaped(repeated_[k]) + "\" in " + std::to_string(s.count) +
+              " entries (routes[" + std::to_string(s.last) + "] applies)";
+    }
+    if (repeated_.size() > named) line += ", and " + std::to_string(repeated_.size() - named) + " more names";
+    return line;
+  }
+
+ private:
+  struct seen {
+    std::size_t count = 0;
+    std::size_t last = 0;
+  };
+  std::unordered_map<std::string, seen> by_name_;
+  std::vector<std::string> repeated_;  // in the order their second entry came
+};
+
 }  // namespace
 
 active_routes_result parse_active_routes(std::string_view json_text,
@@ -118,6 +153,7 @@ active_routes_result parse_active_routes(std::string_view json_text,
     out.error = must_be("routes", "an array", *routes);
     return out;
   }
+  duplicates same;
   for (std::size_t i = 0; i < list->size(); ++i) {
     std::string why;
     std::optional<entry> e = read_entry((*list)[i], why);
@@ -130,8 +166,10 @@ active_routes_result parse_active_routes(std::string_view json_text,
       continue;
     }
     if (e->pid > 0 && !pid_alive(e->pid)) continue;
+    same.add(e->r.name, i);
     out.routes.push_back(std::move(e->r));
   }
+  if (std::optional<std::string> line = same.warning()) out.warnings.push_back(std::move(*line));
   return out;
 }
 

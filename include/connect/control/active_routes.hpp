@@ -15,7 +15,9 @@
 // - Names are lowercased; besides the config file's DNS names they may hold '_' (see is_route_name).
 //   "host" absent, null or "" is "localhost"; otherwise it must be "localhost" or an IP address.
 //   "protocol", "startedAt" and unknown keys are ignored (other tools may add fields).
-// - Two entries of one name are both returned; route::table lets the later one win.
+// - Two usable entries of one name (case-insensitive) are both returned and route::table lets the later
+//   one win; one line in `warnings` names every repeated name and the entry that
+//   applies (config.json rejects a repeated name, but one tool's slip here must not drop every route).
 #pragma once
 
 #include <functional>
@@ -28,9 +30,10 @@
 namespace cproxy::control {
 
 struct active_routes_result {
-  std::vector<route::route> routes;   // in file order
-  std::string error;                  // non-empty: the whole file is unusable
-  std::vector<std::string> warnings;  // `routes[1] ("api") skipped: "localPort" is missing`, one per entry
+  std::vector<route::route> routes;  // in file order
+  std::string error;                 // non-empty: the whole file is unusable
+  // `routes[1] ("api") skipped: "localPort" is missing`, one per entry; then one line on repeated names
+  std::vector<std::string> warnings;
 };
 
 // Checks the file's text. `pid_alive` is asked only about entries with a pid above 0. The texts name no

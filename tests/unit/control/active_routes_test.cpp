@@ -212,6 +212,68 @@ BOOST_AUTO_TEST_CASE(a_long_rejected_name_is_cut_in_the_warning) {
   BOOST_TEST(r.warnings[0].size() < 400u);
 }
 
+// Issue 10, A8: "dup" and "DUP" in one file, and the later silently won.
+BOOST_AUTO_TEST_CASE(a_name_used_twice_is_warned_once_and_the_later_entry_applies) {
+  const active_routes_result r = parse(R"({"routes": [{"serviceName": "dup", "localPort": 1},
+                                                     {"serviceName": "web", "localPort": 2},
+                                                     {"serviceName": "DUP", "localPort": 3},
+                                                     {"serviceName": "Dup", "localPort": 4},
+                                                     {"serviceName": "web", "localPort": 5},
+                                                     {"serviceName": "api", "localPort": 6}]})");
+  BOOST_TEST(
+      r.warnings ==
+          std::vector<std::string>{
+              R"(names used by more than one entry (names match case-insensitively; the last entry applies): "dup" in 3 entries (routes[3] applies), "web" in 2 entries (routes[4] applies))"},
+      boost::test_tools::per_element());
+  const route::table t(r.routes);
+  BOOST_TEST_REQUIRE(t.find("dup") != nullptr);
+  BOOST_TEST(t.find("dup")->port == 4);
+  BOOST_TEST(t.find("web")->port == 5);
+}
+
+BOOST_AUTO_TEST_CASE(duplicates_of_a_dead_entry_are_not_warned) {
+  fake_pids pids;
+  pids.alive = {10};
+  const active_routes_result r =
+      parse_active_routes(R"({"routes": [{"serviceName": "api", "localPort": 1, "pid": 11},
+                                                     {"serviceName": "api", "localPort": 2, "pid": 10}]})",
+                          pids.fn());
+  BOOST_TEST(r.warnings.empty());
+  BOOST_TEST(names(r) == std::vector<std::string>{"api"}, boost::test_tools::per_element());
+}
+
+// Issue 10, A8: a 60,000-route file took 6 s to apply. The work is bounded by what is counted (one
+// liveness question per entry with a pid, one warning line however many names repeat), never by time.
+BOOST_AUTO_TEST_CASE(sixty_thousand_routes_parse_into_one_table) {
+  constexpr int count = 60'000;
+  std::string text = R"({"version": 1, "routes": [)";
+  for (int i = 0; i < count; ++i) {
+    text += (i ? "," : "");
+    text += R"({"serviceName": "svc)" + std::to_string(i) + R"(", "localPort": )" +
+            std::to_string(1 + i % 60'000) +
+            (i % 2 ? R"(, "pid": )" + std::to_string(1000 + i % 50) : std::string()) + "}";
+  }
+  for (int i = 0; i < 20; ++i)
+    text += R"(, {"serviceName": "SVC)" + std::to_string(i) + R"(", "localPort": 9})";
+  text += "]}";
+  fake_pids pids;
+  for (int p = 1000; p < 1050; ++p) pids.alive.insert(p);
+  const active_routes_result r = parse_active_routes(text, pids.fn());
+  BOOST_TEST(r.error == "");
+  BOOST_TEST(r.routes.size() == static_cast<std::size_t>(count + 20));
+  BOOST_TEST(pids.asked.size() == static_cast<std::size_t>(count / 2));
+  BOOST_TEST_REQUIRE(r.warnings.size() == 1u);
+  BOOST_TEST(r.warnings[0].ends_with(", and 15 more names"), r.warnings[0]);
+
+  const route::table t(r.routes);
+  BOOST_TEST(t.routes().size() == static_cast<std::size_t>(count));
+  BOOST_TEST(std::is_sorted(t.routes().begin(), t.routes().end(),
+                            [](const route::route& a, const route::route& b) { return a.name < b.name; }));
+  BOOST_TEST_REQUIRE(t.find("svc7") != nullptr);
+  BOOST_TEST(t.find("svc7")->port == 9);
+  BOOST_TEST(t.find("svc59999")->port == 60'000);
+}
+
 BOOST_AUTO_TEST_CASE(an_invalid_file_is_an_error_with_no_routes) {
   const std::vector<std::pair<std::string, std::string>> cases{
       {"", "invalid JSON: the file is empty"},
