@@ -10,8 +10,8 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
 #include <optional>
-#include <unordered_map>
 
 #include "connect/control/config_file.hpp"
 #include "connect/core/log_text.hpp"
@@ -93,36 +93,38 @@ std::optional<entry> read_entry(const json::value& v, std::string& why) {
 // The names more than one usable entry holds, warned in one line however many there are. The last entry
 // of a name applies, as route::table has it: the contract lets the later word stand (each source over
 // the one before it), and a tool that registers a service again appends it, so the last is the newest.
-class duplicates {
- public:
-  void add(const std::string& name, std::size_t index) {
-    seen& s = by_name_[name];
-    if (++s.count == 2) repeated_.push_back(name);
-    s.last = index;
-  }
-
-  std::optional<std::string> warning() const {
-    if (repeated_.empty()) return std::nullopt;
-    constexpr std::size_t named = 5;
-    std::string line =
-        "names used by more than one entry (names match case-insensitively; the last entry applies): ";
-    for (std::size_t k = 0; k < repeated_.size() && k < named; ++k) {
-      const seen& s = by_name_.at(repeated_[k]);
-      line += (k ? ", \"" : "\"") + log::escaped(repeated_[k]) + "\" in " + std::to_string(s.count) +
-              " entries (routes[" + std::to_string(s.last) + "] applies)";
-    }
-    if (repeated_.size() > named) line += ", and " + std::to_string(repeated_.size() - named) + " more names";
-    return line;
-  }
-
- private:
-  struct seen {
-    std::size_t count = 0;
-    std::size_t last = 0;
+// `file_index[k]` is the position in the file of `routes[k]`.
+std::optional<std::string> repeated_names(const std::vector<route::route>& routes,
+                                          const std::vector<std::size_t>& file_index) {
+  // Sorted by name, stable so that the entries of a name stay in file order: n log n, one allocation.
+  std::vector<std::size_t> order(routes.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return routes[a].name < routes[b].name; });
+  struct group {
+    std::size_t first, last, count;  // positions in `routes`
   };
-  std::unordered_map<std::string, seen> by_name_;
-  std::vector<std::string> repeated_;  // in the order their second entry came
-};
+  std::vector<group> repeated;
+  for (std::size_t k = 0; k < order.size();) {
+    std::size_t end = k + 1;
+    while (end < order.size() && routes[order[end]].name == routes[order[k]].name) ++end;
+    if (end - k > 1) repeated.push_back({order[k], order[end - 1], end - k});
+    k = end;
+  }
+  if (repeated.empty()) return std::nullopt;
+  std::sort(repeated.begin(), repeated.end(),
+            [](const group& a, const group& b) { return a.first < b.first; });
+  constexpr std::size_t named = 5;
+  std::string line =
+      "names used by more than one entry (names match case-insensitively; the last entry applies): ";
+  for (std::size_t k = 0; k < repeated.size() && k < named; ++k) {
+    const group& g = repeated[k];
+    line += (k ? ", \"" : "\"") + log::escaped(routes[g.first].name) + "\" in " + std::to_string(g.count) +
+            " entries (routes[" + std::to_string(file_index[g.last]) + "] applies)";
+  }
+  if (repeated.size() > named) line += ", and " + std::to_string(repeated.size() - named) + " more names";
+  return line;
+}
 
 }  // namespace
 
@@ -153,7 +155,7 @@ active_routes_result parse_active_routes(std::string_view json_text,
     out.error = must_be("routes", "an array", *routes);
     return out;
   }
-  duplicates same;
+  std::vector<std::size_t> file_index;  // of each route in `out.routes`
   for (std::size_t i = 0; i < list->size(); ++i) {
     std::string why;
     std::optional<entry> e = read_entry((*list)[i], why);
@@ -166,10 +168,11 @@ active_routes_result parse_active_routes(std::string_view json_text,
       continue;
     }
     if (e->pid > 0 && !pid_alive(e->pid)) continue;
-    same.add(e->r.name, i);
+    file_index.push_back(i);
     out.routes.push_back(std::move(e->r));
   }
-  if (std::optional<std::string> line = same.warning()) out.warnings.push_back(std::move(*line));
+  if (std::optional<std::string> line = repeated_names(out.routes, file_index))
+    out.warnings.push_back(std::move(*line));
   return out;
 }
 
