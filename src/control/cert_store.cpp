@@ -26,7 +26,7 @@ class certs_lock {
  public:
   certs_lock(const std::string& home, std::string& error) {
     const std::string path = certs_folder(home) + "/.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) error = "cannot lock " + path + ": " + std::strerror(errno);
   }
   ~certs_lock() {
@@ -46,7 +46,17 @@ bool ensure_certs_folder(const std::string& home, std::string& error) {
     error = "cannot create " + dir + ": " + std::strerror(errno);
     return false;
   }
-  ::chmod(dir.c_str(), 0700);
+  // The folder itself, never one a link points to: the keys go in it.
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    struct stat st {};
+    const bool link = ::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+    error = "cannot use " + dir + ": " + (link ? std::string("it is a symbolic link") : std::strerror(err));
+    return false;
+  }
+  ::fchmod(fd, 0700);
+  ::close(fd);
   return true;
 }
 
@@ -64,8 +74,11 @@ std::string check_existing_ca(const std::string& home, const std::vector<std::st
   std::string cert_text;
   std::string key_text;
   const std::string dir = certs_folder(home);
-  if (read_small_file(dir + "/ca.crt", cert_text, max_pem_size) != 0) return "ca.crt is missing or unreadable";
-  if (read_small_file(dir + "/ca.key", key_text, max_pem_size) != 0) return "ca.key is missing or unreadable";
+  // Never through a link: the CA is what `trust` installs system-wide.
+  if (read_small_file(dir + "/ca.crt", cert_text, max_pem_size, links::refuse) != 0)
+    return "ca.crt is missing or unreadable";
+  if (read_small_file(dir + "/ca.key", key_text, max_pem_size, links::refuse) != 0)
+    return "ca.key is missing or unreadable";
   std::string why;
   tls::x509_ptr cert = tls::cert_from_pem(cert_text, why);
   if (!cert) return "ca.crt is corrupt (" + why + ")";
@@ -73,8 +86,11 @@ std::string check_existing_ca(const std::string& home, const std::vector<std::st
   if (!key) return "ca.key is corrupt (" + why + ")";
   if (!tls::key_matches(*cert, *key)) return "ca.key does not match ca.crt";
   // A key others can read is put right, not replaced: the CA's trust stays valid.
-  struct stat st {};
-  if (::stat((dir + "/ca.key").c_str(), &st) == 0 && (st.st_mode & 077) != 0) ::chmod((dir + "/ca.key").c_str(), 0600);
+  if (const int fd = ::open((dir + "/ca.key").c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC); fd >= 0) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && (st.st_mode & 077) != 0) ::fchmod(fd, 0600);
+    ::close(fd);
+  }
   const tls::sys_time end = tls::not_after(*cert);
   if (end - tls::renew_before <= std::chrono::system_clock::now()) return "it expires on " + date_of(end);
   const std::vector<std::string> permitted = tls::permitted_dns_names(*cert);

@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -247,6 +248,18 @@ std::string without_trailing_slashes(std::string s) {
   return s;
 }
 
+// `s` as one shell word: as it is when that is safe, else single-quoted.
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return std::isalnum(c) || std::strchr("/._-+:@%,", ch) != nullptr;
+  });
+  if (plain) return s;
+  std::string out = "'";
+  for (const char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
 // The password database's home: the fallback when HOME is unset, as for some service managers' children.
 std::string passwd_home() {
   long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
@@ -281,11 +294,16 @@ config_result parse_config(std::string_view json_text, const std::string& path, 
 
 config_result read_config_file(const std::string& path, bool strict) {
   std::string text;
-  if (const int err = read_small_file(path, text, max_route_file_bytes); err != 0) {
+  // The home config.json is read as it is, never through a link (the home is ours alone); a file the
+  // user names on the command line may be one.
+  const links rule = strict ? links::follow : links::refuse;
+  if (const int err = read_small_file(path, text, max_route_file_bytes, rule); err != 0) {
     config_result out;
     // The home config.json is optional; a file the user named on the command line is not.
     if (err == ENOENT && !strict) {
       out.value = config{};
+    } else if (err == ELOOP && rule == links::refuse) {
+      out.error = "config file " + path + ": cannot read: it is a symbolic link";
     } else {
       out.error = "config file " + path + ": cannot read: " + std::strerror(err);
     }
@@ -331,6 +349,21 @@ bool ensure_home_folder(std::string& error) {
     error = "cannot use the home folder " + home + ": it exists but is not a folder";
     return false;
   }
+  // Whoever else owns the folder or may write to it can plant links (proxy.log -> a file of their
+  // choice) or swap files (certs/ca.crt) under a process that trusts them, root included.
+  if (st.st_uid != ::geteuid()) {
+    error = "cannot use the home folder " + home + ": it belongs to uid " + std::to_string(st.st_uid) +
+            ", not to uid " + std::to_string(::geteuid()) +
+            " that runs connect — set PRIVATECONNECT_HOME to a folder of your own";
+    return false;
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    error = "cannot use the home folder " + home + ": other users can write to it (mode " + mode +
+            ") — run: chmod 700 " + shell_word(home);
+    return false;
+  }
   return true;
 }
 
@@ -363,8 +396,8 @@ std::optional<std::string> upstream_host(std::string_view host) {
   return std::nullopt;
 }
 
-int read_small_file(const std::string& path, std::string& out, std::size_t limit) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+int read_small_file(const std::string& path, std::string& out, std::size_t limit, links rule) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (rule == links::refuse ? O_NOFOLLOW : 0));
   if (fd < 0) return errno;
   out.clear();
   char chunk[65536];

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 
@@ -45,7 +47,9 @@ std::string iso8601_now() {
 void set_min_level(level lv) { min_level_.store(lv, std::memory_order_relaxed); }
 
 bool open_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  // Never through a link: one planted in the home would make us append to a file of someone else's
+  // choosing (as root, any file).
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return false;
   std::lock_guard lock(mutex_);
   if (fd_ != STDERR_FILENO) ::close(fd_);
@@ -60,7 +64,13 @@ bool reopen() {
     std::lock_guard lock(mutex_);
     path = path_;
   }
-  return !path.empty() && open_file(path);
+  if (path.empty()) return false;
+  if (open_file(path)) return true;
+  const int err = errno;
+  // The line goes where the log went so far, which stays open: no line is lost.
+  write(level::warn,
+        "cannot reopen " + path + ": " + std::strerror(err) + "; still writing to the file opened before");
+  return false;
 }
 
 void write(level lv, std::string_view message) {

@@ -42,7 +42,8 @@ struct config_result {
 // - `strict` is for the file `--config` names: an unknown key anywhere is an error,
 //   `config file PATH: unknown key "foo"` (nested keys by path: "timeouts.foo", "routes[1].bar", with
 //   0-based indexes). Not strict is for the home config.json, which other tools also write: the same
-//   text becomes a warning and reading goes on.
+//   text becomes a warning and reading goes on; it is never read through a symbolic link
+//   (`config file PATH: cannot read: it is a symbolic link`).
 // - A missing file is an empty config when not strict; when strict, and for any other read failure,
 //   `config file PATH: cannot read: <strerror>`.
 // - Invalid JSON: `config file PATH: invalid JSON at line L, column C: <Boost.JSON message>`
@@ -62,7 +63,11 @@ config_result parse_config(std::string_view json_text, const std::string& path, 
 std::string home_folder();
 
 // Creates home_folder() with mode 0700 when it is missing (and any missing parents, like mkdir -p). An
-// existing folder is left as it is. false with `error` set when it cannot be created or is not a folder.
+// existing folder is left as it is, but refused unless it belongs to the effective user and neither
+// group nor others can write to it: whoever can write there can plant links under us. false with
+// `error` set ("cannot use the home folder HOME: other users can write to it (mode 0777) — run: chmod
+// 700 HOME", "...: it belongs to uid U, not to uid E that runs connect — set PRIVATECONNECT_HOME to a
+// folder of your own") when it cannot be created, is not a folder, or is refused.
 bool ensure_home_folder(std::string& error);
 
 // Rules both route files follow (active_routes.cpp uses them too).
@@ -76,9 +81,14 @@ bool is_route_name(std::string_view name, bool allow_underscore = false);
 // is accepted and unbracketed), because upstreams are dialled without name resolution. nullopt otherwise.
 std::optional<std::string> upstream_host(std::string_view host);
 
+// Whether a read goes through a symbolic link at the end of the path: files the user names may be
+// links; files of the home folder are read as they are (O_NOFOLLOW), never through one.
+enum class links { follow, refuse };
+
 // Reads a whole file of at most `limit` bytes into `out`: 0, or the errno that stopped it (EFBIG when the
-// file is larger). The limit keeps a wrong path (a log, a device) from being read whole.
-int read_small_file(const std::string& path, std::string& out, std::size_t limit);
+// file is larger; ELOOP for a link under links::refuse). The limit keeps a wrong path (a log, a device)
+// from being read whole.
+int read_small_file(const std::string& path, std::string& out, std::size_t limit, links rule = links::follow);
 inline constexpr std::size_t max_route_file_bytes = std::size_t{4} << 20;
 
 // "line L, column C" (1-based, columns in bytes) for byte `offset` of `text`, for JSON syntax errors.

@@ -12,9 +12,11 @@ enum class level { debug, info, warn, error };
 
 void write(level lv, std::string_view message);
 void set_min_level(level lv);
-// Appends to `path` from now on (created 0600). Returns false if the file cannot be opened.
+// Appends to `path` from now on (created 0600), never through a symbolic link (O_NOFOLLOW). Returns
+// false if the file cannot be opened; the log then goes where it went before.
 bool open_file(const std::string& path);
-// Opens the file of open_file() again (after logrotate moved it: SIGHUP). False if it cannot.
+// Opens the file of open_file() again (after logrotate moved it: SIGHUP). False if it cannot (a link
+// now stands there, say): the log stays on the file opened before, which gets a warning line saying so.
 bool reopen();
 std::string iso8601_now();
 
