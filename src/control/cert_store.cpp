@@ -93,6 +93,8 @@ std::string check_existing_ca(const std::string& home, const std::vector<std::st
   }
   const tls::sys_time end = tls::not_after(*cert);
   if (end - tls::renew_before <= std::chrono::system_clock::now()) return "it expires on " + date_of(end);
+  // Without them the CA could sign a leaf for any site, and `trust` would install it system-wide.
+  if (std::string problem = tls::name_constraints_problem(*cert); !problem.empty()) return problem;
   const std::vector<std::string> permitted = tls::permitted_dns_names(*cert);
   for (const std::string& d : domains) {
     if (std::find(permitted.begin(), permitted.end(), d) == permitted.end())

@@ -335,6 +335,53 @@ std::vector<std::string> permitted_dns_names(const X509& ca) {
   return out;
 }
 
+std::string name_constraints_problem(const X509& ca) {
+  error_scope scope;
+  int critical = -1;
+  name_constraints_ptr nc(
+      static_cast<NAME_CONSTRAINTS*>(X509_get_ext_d2i(&ca, NID_name_constraints, &critical, nullptr)));
+  if (!nc) return "it has no name constraints";
+  // A client that does not know the extension may ignore it unless it is critical.
+  if (critical != 1) return "its name constraints are not critical";
+  bool localhost = false;
+  bool loopback_v4 = false;
+  bool loopback_v6 = false;
+  bool other_ip = false;
+  static constexpr unsigned char v4_range[] = {127, 0, 0, 0, 255, 0, 0, 0};
+  static constexpr unsigned char v6_range[] = {0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+                                               0,   0,   0,   0,   1,   255, 255, 255, 255, 255, 255,
+                                               255, 255, 255, 255, 255, 255, 255, 255, 255, 255};
+  const auto is = [](const ASN1_STRING* s, const unsigned char* bytes, std::size_t size) {
+    return static_cast<std::size_t>(ASN1_STRING_length(s)) == size &&
+           std::equal(bytes, bytes + size, ASN1_STRING_get0_data(s));
+  };
+  const int count = nc->permittedSubtrees ? sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) : 0;
+  for (int i = 0; i < count; ++i) {
+    const GENERAL_NAME* base = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, i)->base;
+    if (base->type == GEN_DNS) {
+      const ASN1_IA5STRING* text = base->d.dNSName;
+      const std::string_view name(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)),
+                                  static_cast<std::size_t>(ASN1_STRING_length(text)));
+      if (name.empty()) return "its name constraints permit every DNS name";
+      localhost = localhost || name == "localhost";
+    } else if (base->type == GEN_IPADD) {
+      const ASN1_OCTET_STRING* range = base->d.iPAddress;
+      if (is(range, v4_range, sizeof v4_range)) {
+        loopback_v4 = true;
+      } else if (is(range, v6_range, sizeof v6_range)) {
+        loopback_v6 = true;
+      } else {
+        other_ip = true;
+      }
+    }
+  }
+  if (!localhost) return "it does not cover localhost";
+  // Without an IP subtree every address is permitted; with a wider one, more than loopback.
+  if (!loopback_v4 || !loopback_v6 || other_ip)
+    return "its name constraints do not limit IP addresses to 127.0.0.0/8 and ::1/128";
+  return {};
+}
+
 std::string sha256_fingerprint(const X509& cert) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;

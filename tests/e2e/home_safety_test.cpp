@@ -1,6 +1,6 @@
-// The home folder as a hostile local user leaves it (issue 10, A1), with the real binary: a home others
-// can write to is refused before anything is written in it, and proxy.log is never written through a
-// planted symlink.
+// The home folder as a hostile local user leaves it (issue 10, A1 and A2), with the real binary: a home
+// others can write to is refused before anything is written in it, proxy.log is never written through a
+// planted symlink, and a planted CA without the contract's name constraints is made again.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -127,6 +127,34 @@ BOOST_AUTO_TEST_CASE(a_log_link_planted_before_start_is_never_written, *boost::u
   const run_result start = run(h, {"proxy", "start", "--port", port, "--threads", "1"});
   if (start.code == 0) BOOST_TEST(run(h, {"proxy", "stop"}).code == 0);
   BOOST_TEST(slurp(target) == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_planted_ca_without_name_constraints_is_made_again) {
+  isolated_home h;
+  const std::string certs = h.home.path + "/certs";
+  std::filesystem::create_directories(certs);
+  // A CA good for ten more years that could sign a leaf for any site.
+  const std::string make_unconstrained =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 "
+      "-subj '/CN=Private Connect Local CA' -keyout '" +
+      certs + "/ca.key' -out '" + certs + "/ca.crt' >/dev/null 2>&1";
+  BOOST_TEST_REQUIRE(std::system(make_unconstrained.c_str()) == 0);
+  const std::string planted = slurp(certs + "/ca.crt");
+
+  const std::string port = std::to_string(free_port());
+  child_process p({.args = {"proxy", "start", "--foreground", "--threads", "1", "--port", port, "--https"},
+                   .extra_env = h.env(),
+                   .refuse_io_uring = false});
+  const bool started = p.wait_for_stdout("Press Ctrl+C to stop\n", 20s);
+  BOOST_TEST_REQUIRE(started, "stdout: " << p.out() << "\nstderr: " << p.err());
+  p.signal(SIGINT);
+  BOOST_TEST(p.wait_exit(20s).value_or(-1) == 0);
+  BOOST_TEST(p.out().find("  [ok] Generated local CA\n  [!] Made a new local CA (the old one: it has no name "
+                          "constraints); trust it again — run: connect proxy trust\n  [ok] Generated server "
+                          "certificate\n") != std::string::npos,
+             p.out());
+  BOOST_TEST(p.out().find("[ok] Using local CA") == std::string::npos, p.out());
+  BOOST_TEST(slurp(certs + "/ca.crt") != planted);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

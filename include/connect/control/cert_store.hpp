@@ -17,14 +17,15 @@ std::string ca_cert_path(const std::string& home);
 struct local_ca {
   tls::key_pair pair;
   bool generated = false;
-  // Why a CA that existed was made again ("missing", "corrupt: ...", "expires ...", "does not cover
-  // the dev domain test"); empty when it was reused or made for the first time. A new CA must be
-  // trusted again.
+  // Why a CA that existed was made again ("missing", "corrupt: ...", "expires ...", "it has no name
+  // constraints" and the other texts of tls::name_constraints_problem, "does not cover the dev domain
+  // test"); empty when it was reused or made for the first time. A new CA must be trusted again.
   std::string regenerated_because;
 };
 
 // Loads certs/ca.crt and ca.key, or makes a new CA when they are missing, unreadable, do not match,
-// expire within tls::renew_before, or do not permit one of `domains`. Returns false with `error` set
+// expire within tls::renew_before, lack the critical name constraints make_ca gives (localhost,
+// 127.0.0.0/8, ::1/128), or do not permit one of `domains`. Returns false with `error` set
 // when the files cannot be written.
 bool ensure_ca(const std::string& home, const std::vector<std::string>& domains, local_ca& out, std::string& error);
 

@@ -69,6 +69,12 @@ bool key_matches(const X509& cert, const EVP_PKEY& key);
 sys_time not_after(const X509& cert);
 // The dNSName subtrees the CA's name constraints permit (empty: none, or no constraints).
 std::vector<std::string> permitted_dns_names(const X509& ca);
+// "" when the CA carries the name constraints make_ca gives (critical; permitted dNSName `localhost`,
+// no empty dNSName, IP exactly 127.0.0.0/8 and ::1/128), else why not: "it has no name constraints",
+// "its name constraints are not critical", "its name constraints permit every DNS name", "it does not
+// cover localhost", "its name constraints do not limit IP addresses to 127.0.0.0/8 and ::1/128". Other
+// dNSName subtrees (dev domains) are not judged here: the caller knows which it wants.
+std::string name_constraints_problem(const X509& ca);
 // SHA-256 fingerprint, hex upper case with colons (as `openssl x509 -fingerprint -sha256` prints).
 std::string sha256_fingerprint(const X509& cert);
 

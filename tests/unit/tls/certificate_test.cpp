@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <regex>
@@ -250,6 +251,82 @@ BOOST_AUTO_TEST_CASE(ca_refuses_an_empty_dev_domain_which_would_permit_every_nam
 BOOST_AUTO_TEST_CASE(permitted_dns_names_of_a_certificate_without_constraints_is_empty) {
   const tls::key_pair leaf = tls::mint_leaf(shared_ca(), {"localhost"}, t0);
   BOOST_TEST(tls::permitted_dns_names(*leaf.cert).empty());
+  BOOST_TEST(queue_empty());
+}
+
+// The shared CA with its name constraints replaced by `value` (OpenSSL's configuration syntax; none
+// when empty). Not signed again: name_constraints_problem reads the extension only.
+tls::x509_ptr with_constraints(const std::string& value) {
+  tls::x509_ptr cert(X509_dup(shared_ca().cert.get()));
+  BOOST_TEST_REQUIRE(cert != nullptr);
+  X509_EXTENSION_free(X509_delete_ext(cert.get(), X509_get_ext_by_NID(cert.get(), NID_name_constraints, -1)));
+  if (!value.empty()) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_name_constraints, value.c_str());
+    BOOST_TEST_REQUIRE(ext != nullptr, value);
+    BOOST_TEST_REQUIRE(X509_add_ext(cert.get(), ext, -1) == 1);
+    X509_EXTENSION_free(ext);
+  }
+  return cert;
+}
+
+const std::string loopback_ranges =
+    "permitted;IP:127.0.0.0/255.0.0.0,permitted;IP:::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+
+BOOST_AUTO_TEST_CASE(name_constraints_problem_accepts_the_cas_make_ca_makes) {
+  BOOST_TEST(tls::name_constraints_problem(*shared_ca().cert) == "");
+  BOOST_TEST(tls::name_constraints_problem(*tls::make_ca({}, t0).cert) == "");
+  BOOST_TEST(tls::name_constraints_problem(
+                 *with_constraints("critical,permitted;DNS:localhost," + loopback_ranges)) == "");
+  BOOST_TEST(queue_empty());
+}
+
+BOOST_AUTO_TEST_CASE(name_constraints_problem_names_what_a_ca_lacks) {
+  BOOST_TEST(tls::name_constraints_problem(*with_constraints("")) == "it has no name constraints");
+  const tls::key_pair leaf = tls::mint_leaf(shared_ca(), {"localhost"}, t0);
+  BOOST_TEST(tls::name_constraints_problem(*leaf.cert) == "it has no name constraints");
+  BOOST_TEST(tls::name_constraints_problem(*with_constraints("permitted;DNS:localhost," + loopback_ranges)) ==
+             "its name constraints are not critical");
+  BOOST_TEST(tls::name_constraints_problem(*with_constraints(
+                 "critical,permitted;DNS:test," + loopback_ranges)) == "it does not cover localhost");
+  BOOST_TEST(tls::name_constraints_problem(*with_constraints("critical,excluded;DNS:example.com")) ==
+             "it does not cover localhost");
+  const std::string ip_open = "its name constraints do not limit IP addresses to 127.0.0.0/8 and ::1/128";
+  BOOST_TEST(tls::name_constraints_problem(*with_constraints("critical,permitted;DNS:localhost")) == ip_open);
+  BOOST_TEST(tls::name_constraints_problem(*with_constraints(
+                 "critical,permitted;DNS:localhost,permitted;IP:127.0.0.0/255.0.0.0")) == ip_open);
+  BOOST_TEST(
+      tls::name_constraints_problem(*with_constraints("critical,permitted;DNS:localhost," + loopback_ranges +
+                                                      ",permitted;IP:10.0.0.0/255.0.0.0")) == ip_open);
+  BOOST_TEST(tls::name_constraints_problem(
+                 *with_constraints("critical,permitted;DNS:localhost,permitted;IP:127.0.0.0/128.0.0.0,"
+                                   "permitted;IP:::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")) == ip_open);
+  BOOST_TEST(queue_empty());
+}
+
+BOOST_AUTO_TEST_CASE(name_constraints_problem_refuses_an_empty_dns_subtree_which_permits_every_name) {
+  tls::x509_ptr cert = with_constraints("");
+  NAME_CONSTRAINTS* nc = NAME_CONSTRAINTS_new();
+  nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null();
+  const auto add = [nc](int type, const std::vector<unsigned char>& bytes) {
+    GENERAL_SUBTREE* subtree = GENERAL_SUBTREE_new();
+    ASN1_STRING* text = ASN1_STRING_type_new(type == GEN_DNS ? V_ASN1_IA5STRING : V_ASN1_OCTET_STRING);
+    ASN1_STRING_set(text, bytes.data(), static_cast<int>(bytes.size()));
+    GENERAL_NAME_set0_value(subtree->base, type, text);
+    sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, subtree);
+  };
+  add(GEN_DNS, {'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't'});
+  add(GEN_DNS, {});
+  add(GEN_IPADD, {127, 0, 0, 0, 255, 0, 0, 0});
+  std::vector<unsigned char> v6(32, 0xff);
+  std::fill(v6.begin(), v6.begin() + 16, 0);
+  v6[15] = 1;
+  add(GEN_IPADD, v6);
+  BOOST_TEST_REQUIRE(X509_add1_ext_i2d(cert.get(), NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT) == 1);
+  NAME_CONSTRAINTS_free(nc);
+  BOOST_TEST(tls::name_constraints_problem(*cert) == "its name constraints permit every DNS name");
   BOOST_TEST(queue_empty());
 }
 
