@@ -119,12 +119,14 @@ coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, 
   }
 }
 
-coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle) {
+coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
+                                          const bool* stop) {
   relay_outcome out;
   out.write_error = co_await flush_pending(pending, pending->size(), to, idle);
   if (out.write_error) co_return out;
   const std::unique_ptr<std::byte[]> buf = copy_buffer(copy_buffer_size);
   for (;;) {
+    if (stop != nullptr && *stop) co_return out;
     const io::io_result r = co_await from->read_some(std::span(buf.get(), copy_buffer_size), idle);
     if (r.ec) {
       out.read_error = r.ec;
@@ -155,13 +157,16 @@ coro::task<void> one_way(tunnel_state* st, int from_index, byte_buffer* pending,
   io::socket* out = to->plain_socket();
   if (may_splice && in && out) {
     r.write_error = co_await flush_pending(pending, pending->size(), to, idle);
-    while (r.ok()) {
+    while (r.ok() && !st->failed) {
       const io::io_result moved = co_await in->splice_to(*out, 1 << 20, idle);
       if (moved.ec) r.read_error = moved.ec;
       if (moved.ec || moved.bytes == 0) break;
     }
   } else {
-    r = co_await relay_until_eof(from, pending, to, idle);
+    // Once the other direction failed and cancelled both ends, a read this one starts afterwards (its
+    // last read had completed before the cancel) must not begin: it would hold both connections for
+    // `idle` (found by the in-process fault sweep, tests/unit/proxy).
+    r = co_await relay_until_eof(from, pending, to, idle, &st->failed);
   }
   if (r.ok() && !st->failed) {
     to->shutdown_send();  // pass the half-close on: the other direction may still be talking

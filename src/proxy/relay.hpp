@@ -28,8 +28,10 @@ coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, i
 // `limit` (0: none) bounds the payload: past it the relay stops with read_error = file_too_large.
 coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
                                         bool unchunk = false, std::uint64_t limit = 0);
-// Until the source closes (a response without length).
-coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle);
+// Until the source closes (a response without length). `stop` (a tunnel's failed flag) ends it before
+// its next read once set: a read started after the tunnel cancelled its ends would wait for `idle`.
+coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
+                                          const bool* stop = nullptr);
 // Both directions until both ends have closed, or either fails, or nothing moves for `idle`.
 coro::task<void> tunnel(io::stream* client, byte_buffer* client_pending, io::stream* upstream,
                         byte_buffer* upstream_pending, io::duration idle, bool may_splice);
