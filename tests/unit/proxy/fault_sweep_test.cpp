@@ -43,10 +43,10 @@ using test::fault_stream;
 
 namespace {
 
-// The proxy's own timeouts are short so that a run that must wait for one ends fast; the scripted
-// peers wait longer, so a peer that runs into its own timeout means the proxy neither answered nor
-// closed in time (a hang). The watchdog is the last resort.
-constexpr io::duration proxy_timeout = 1s;
+// No run needs one of the proxy's own timeouts to fire (a timeout fault stands in for each), so they
+// are longer than the scripted peers': a peer that runs into its own timeout means the proxy held a
+// connection it should have answered or let go. The watchdog ends a run that hangs altogether.
+constexpr io::duration proxy_timeout = 30s;
 constexpr io::duration peer_timeout = 4s;
 constexpr io::duration run_limit = 20s;
 
@@ -72,6 +72,9 @@ constexpr std::string_view response_body = "hello world";
 constexpr std::string_view post_payload = "hello chunked world";
 // A masked WebSocket text frame ("hello"), as a browser sends it: the tunnel carries it unchanged.
 constexpr std::string_view ws_frame = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
+// What the service sends unasked right after its 101 (a text frame "hi"), so both directions of the
+// tunnel carry bytes at once.
+constexpr std::string_view ws_push = "\x81\x02hi";
 constexpr std::string_view tunnel_bytes = "ping through the tunnel";
 
 // How a scripted peer's last operation ended.
@@ -269,8 +272,9 @@ coro::task<void> client_script(std::unique_ptr<fault_stream> s, workload w, run_
       const std::string_view out = w == workload::websocket ? ws_frame : tunnel_bytes;
       std::string bytes(out);
       ok = co_await send(&p, std::move(bytes));
-      if (ok) ok = co_await read_at_least(&p, out.size());
-      rec->complete = ok && p.in == out;
+      const std::string expected = std::string(w == workload::websocket ? ws_push : "") + std::string(out);
+      if (ok) ok = co_await read_at_least(&p, expected.size());
+      rec->complete = ok && p.in == expected;
     } else {
       const std::size_t length = content_length(head);
       if (length != std::string::npos) {
@@ -288,15 +292,92 @@ coro::task<void> client_script(std::unique_ptr<fault_stream> s, workload w, run_
   rec->client_finished = true;
 }
 
+// The pipeline's end of a connection (the client's, or an upstream's from the connector): notes its
+// faults and overlaps when the pipeline lets it go, and gives cancel() a socket's meaning.
+class pipeline_end final : public io::stream {
+ public:
+  pipeline_end(std::unique_ptr<fault_stream> s, io::context* ctx, run_record* rec, bool upstream)
+      : s_(std::move(s)), ctx_(ctx), rec_(rec), upstream_(upstream) {}
+  pipeline_end(const pipeline_end&) = delete;
+  pipeline_end& operator=(const pipeline_end&) = delete;
+  ~pipeline_end() override {
+    *alive_ = false;
+    if (upstream_) {
+      ++rec_->proxy_upstream_ends_released;
+      rec_->upstream_faults += s_->faults();
+    } else {
+      rec_->proxy_client_faults = s_->faults();
+    }
+    note_stream(rec_, *s_);
+  }
+
+  coro::task<io::io_result> read_some(std::span<std::byte> buf, io::duration timeout) override {
+    const in_flight op(&reading_, &reads_started_);
+    co_return co_await s_->read_some(buf, timeout);
+  }
+  coro::task<io::io_result> write_all(std::span<const std::byte> buf, io::duration timeout) override {
+    const in_flight op(&writing_, &writes_started_);
+    co_return co_await s_->write_all(buf, timeout);
+  }
+  coro::task<io::io_result> write_all(std::span<const io::const_buffer> bufs, io::duration timeout) override {
+    const in_flight op(&writing_, &writes_started_);
+    co_return co_await s_->write_all(bufs, timeout);
+  }
+  std::size_t try_write(std::span<const std::byte> buf) noexcept override { return s_->try_write(buf); }
+  // A socket's cancel() ends every operation in flight; fault_stream's misses one still on its first
+  // trip through the loop (it starts waiting after that trip). So cancel once more after that trip,
+  // if the operations in flight now still are: else a pipeline that cancels as it must would wait here
+  // for a timeout a socket would not make it wait for.
+  void cancel() noexcept override {
+    s_->cancel();
+    if (reading_ == 0 && writing_ == 0) return;
+    try {
+      ctx_->post([alive = alive_, self = this, reads = reads_started_, writes = writes_started_] {
+        if (!*alive) return;
+        const bool same_read = self->reading_ > 0 && self->reads_started_ == reads;
+        const bool same_write = self->writing_ > 0 && self->writes_started_ == writes;
+        if (same_read || same_write) self->s_->cancel();
+      });
+    } catch (...) {
+      // No memory for the second cancel: the operation then ends by its timeout.
+    }
+  }
+  void shutdown_send() noexcept override { s_->shutdown_send(); }
+  io::socket* plain_socket() noexcept override { return nullptr; }
+
+ private:
+  struct in_flight {
+    int* n;
+    in_flight(int* count, std::uint64_t* started) noexcept : n(count) {
+      ++*n;
+      ++*started;
+    }
+    in_flight(const in_flight&) = delete;
+    in_flight& operator=(const in_flight&) = delete;
+    ~in_flight() { --*n; }
+  };
+
+  std::unique_ptr<fault_stream> s_;
+  io::context* ctx_;
+  run_record* rec_;
+  bool upstream_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  int reading_ = 0;
+  int writing_ = 0;
+  std::uint64_t reads_started_ = 0;
+  std::uint64_t writes_started_ = 0;
+};
+
 // The proxy's side of the client connection: serve_client owns nothing, so this frame holds the
 // stream and closes it when the pipeline is done, as serve_connection does with its socket.
-coro::task<void> serve(std::unique_ptr<fault_stream> s, const proxy::server_env* env,
+coro::task<void> serve(std::unique_ptr<fault_stream> s, io::context* ctx, const proxy::server_env* env,
                        proxy::worker_env* worker, run_record* rec) {
-  std::string ip = "127.0.0.1";
-  coro::task<void> pipeline = proxy::serve_client(s.get(), std::move(ip), false, env, worker);
-  co_await std::move(pipeline);
-  rec->proxy_client_faults = s->faults();
-  note_stream(rec, *s);
+  {
+    pipeline_end end(std::move(s), ctx, rec, false);
+    std::string ip = "127.0.0.1";
+    coro::task<void> pipeline = proxy::serve_client(&end, std::move(ip), false, env, worker);
+    co_await std::move(pipeline);
+  }
   rec->server_finished = true;
 }
 
@@ -448,9 +529,9 @@ coro::task<void> https_client_script(std::unique_ptr<fault_stream> s, run_record
 // pipeline, as serve_connection does on an HTTPS port.
 coro::task<void> serve_https(std::unique_ptr<fault_stream> s, io::context* ctx, const proxy::server_env* env,
                              proxy::worker_env* worker, run_record* rec) {
-  fault_stream* transport = s.get();
   {
-    tls::tls_stream secure(std::unique_ptr<io::stream>(std::move(s)), server_tls().new_session(),
+    auto transport = std::make_unique<pipeline_end>(std::move(s), ctx, rec, false);
+    tls::tls_stream secure(std::unique_ptr<io::stream>(std::move(transport)), server_tls().new_session(),
                            std::span<const std::byte>());
     const std::error_code shaken = co_await secure.handshake(ctx, proxy_timeout);
     if (!shaken) {
@@ -458,8 +539,6 @@ coro::task<void> serve_https(std::unique_ptr<fault_stream> s, io::context* ctx, 
       coro::task<void> pipeline = proxy::serve_client(&secure, std::move(ip), true, env, worker);
       co_await std::move(pipeline);
     }
-    rec->proxy_client_faults = transport->faults();
-    note_stream(rec, *transport);
   }
   rec->server_finished = true;
 }
@@ -495,6 +574,8 @@ coro::task<void> upstream_script(std::unique_ptr<fault_stream> s, workload w, ru
           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
           "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
       ok = co_await send(&p, std::move(switching));
+      std::string push(ws_push);
+      if (ok) ok = co_await send(&p, std::move(push));
     } else if (ok) {
       // Head and body in two writes, so the body relay has a second read to fail.
       std::string head_part =
@@ -524,34 +605,6 @@ coro::task<void> upstream_script(std::unique_ptr<fault_stream> s, workload w, ru
   note_stream(rec, *s);
   ++rec->upstreams_finished;
 }
-
-// The pipeline's end of an upstream pair, which notes when the pipeline lets it go.
-class owned_end final : public io::stream {
- public:
-  owned_end(std::unique_ptr<fault_stream> s, run_record* rec) : s_(std::move(s)), rec_(rec) {}
-  ~owned_end() override {
-    ++rec_->proxy_upstream_ends_released;
-    rec_->upstream_faults += s_->faults();
-    note_stream(rec_, *s_);
-  }
-  coro::task<io::io_result> read_some(std::span<std::byte> buf, io::duration timeout) override {
-    return s_->read_some(buf, timeout);
-  }
-  coro::task<io::io_result> write_all(std::span<const std::byte> buf, io::duration timeout) override {
-    return s_->write_all(buf, timeout);
-  }
-  coro::task<io::io_result> write_all(std::span<const io::const_buffer> bufs, io::duration timeout) override {
-    return s_->write_all(bufs, timeout);
-  }
-  std::size_t try_write(std::span<const std::byte> buf) noexcept override { return s_->try_write(buf); }
-  void cancel() noexcept override { s_->cancel(); }
-  void shutdown_send() noexcept override { s_->shutdown_send(); }
-  io::socket* plain_socket() noexcept override { return nullptr; }
-
- private:
-  std::unique_ptr<fault_stream> s_;
-  run_record* rec_;
-};
 
 // Resumes the awaiting coroutine from the context's loop, as a real connect completes.
 struct later {
@@ -587,7 +640,7 @@ class fake_connector final : public proxy::upstream_connector {
     }
     auto [mine, theirs] = fault_stream::make_pair(*ctx_, counter_);
     upstreams_->spawn(upstream_script(std::move(theirs), w_, rec_));
-    d.stream = std::make_unique<owned_end>(std::move(mine), rec_);
+    d.stream = std::make_unique<pipeline_end>(std::move(mine), ctx_, rec_, true);
     co_return d;
   }
   void give_back(const route::route*, std::unique_ptr<io::stream> s) override {
@@ -645,7 +698,7 @@ coro::task<void> one_run(io::context* ctx, fault_counter* counter, workload w, c
     pair.spawn(serve_https(std::move(proxy_end), ctx, &fx->env, &worker, rec));
   } else {
     pair.spawn(client_script(std::move(client_end), w, rec));
-    pair.spawn(serve(std::move(proxy_end), &fx->env, &worker, rec));
+    pair.spawn(serve(std::move(proxy_end), ctx, &fx->env, &worker, rec));
   }
   co_await pair.join();
   worker.upstreams->clear();
