@@ -18,6 +18,7 @@ namespace cproxy::proxy {
 namespace {
 
 constexpr std::size_t sniff_chunk = 16 * 1024;
+constexpr io::duration drain_last_look{50};
 
 enum class request_read { complete, closed, failed };
 
@@ -31,7 +32,14 @@ coro::task<request_read> read_request(client_side* c, exchange* ex, http::reques
     c->w->idle_clients.insert(c->stream);
     const io::io_result r = co_await read_more(c->stream, &c->in, t.idle);
     c->w->idle_clients.erase(c->stream);
-    if (r.ec || r.bytes == 0) co_return request_read::closed;
+    if (io::is_cancelled(r.ec) && c->w->draining) {
+      // The drain closed this idle connection, but a request may have crossed it on the wire: one short
+      // last look, so that request is served (with Connection: close) instead of lost with the close.
+      const io::io_result last = co_await read_more(c->stream, &c->in, drain_last_look);
+      if (last.ec || last.bytes == 0) co_return request_read::closed;
+    } else if (r.ec || r.bytes == 0) {
+      co_return request_read::closed;
+    }
   }
   // The header timeout runs from the head's first byte, so a client trickling bytes cannot stretch it.
   const clock::time_point deadline = clock::now() + t.header;
