@@ -35,8 +35,9 @@ std::string port_taken_text(std::uint16_t port) {
 // A start that fails: the text goes to stderr and, for a daemon child, to its parent over the pipe.
 // --replace of a program that is not our proxy: SIGTERM its listener, SIGKILL after 5 s; only a
 // process of the same user. Returns the failure text, or "" once the process is gone.
-std::string stop_foreign_listener(std::uint16_t port) {
-  const std::optional<port_owner> owner = find_listener(port);
+std::string stop_foreign_listener(const io::endpoint& where) {
+  const std::uint16_t port = where.port();
+  const std::optional<port_owner> owner = find_listener(where);
   if (!owner) return {};  // it went away meanwhile: binding again will tell
   if (owner->uid != ::getuid())
     return "[x] --replace: port " + std::to_string(port) + " is held by pid " + std::to_string(owner->pid) +
@@ -138,6 +139,8 @@ int run_foreground(const proxy_options& options, int ready_fd) {
     return fail(ready_fd, "[x] " + problem + "\n");
   }
   for (const std::string& w : warnings) log::warn(w);
+  // A home others can write to (or another user's) is refused before anything is written in it.
+  if (std::string home_error; !ensure_home_folder(home_error)) return fail(ready_fd, "[x] " + home_error + "\n");
 
   const auto where = io::endpoint::from(config.bind, config.port);
   if (!where) {
@@ -159,7 +162,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   if (!listener.is_open()) {
     listener = io::listen_socket::bind(*where, 4096, ec);
     if (ec == std::errc::address_in_use && options.replace) {
-      if (const std::string why = stop_foreign_listener(config.port); !why.empty())
+      if (const std::string why = stop_foreign_listener(*where); !why.empty())
         return fail(ready_fd, why);
       for (int attempt = 0; attempt < 100 && ec == std::errc::address_in_use; ++attempt) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the port frees as the process exits
@@ -280,8 +283,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   int received = 0;
   for (int hangups = 0; sigwait(&stop_signals, &received) == 0 && received == SIGHUP && hangups < 1'000'000;
        ++hangups) {
-    log::reopen();  // logrotate moved proxy.log: write to the new file
-    log::info("reopened the log on SIGHUP");
+    if (log::reopen()) log::info("reopened the log on SIGHUP");  // logrotate moved proxy.log
   }
   log::info("received ", received == SIGINT ? "SIGINT" : "SIGTERM", "; draining");
   feed.stop();

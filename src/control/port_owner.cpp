@@ -96,8 +96,8 @@ struct candidate {
   conflict how;
 };
 
-// Listening sockets on `port` in one /proc/net/tcp* table that conflict with `want` (null: any address).
-void listening_inodes(const char* table, std::uint16_t port, const address* want,
+// Listening sockets on `port` in one /proc/net/tcp* table that conflict with `want`.
+void listening_inodes(const char* table, std::uint16_t port, const address& want,
                       std::vector<candidate>& out) {
   std::ifstream in(table);
   std::string line;
@@ -111,7 +111,7 @@ void listening_inodes(const char* table, std::uint16_t port, const address* want
     address held;
     if (!parse_proc_address(local.substr(0, colon), held)) continue;
     if (std::strtoul(local.c_str() + colon + 1, nullptr, 16) != port) continue;
-    if (const conflict how = want ? conflicts(*want, held) : conflict::certain; how != conflict::none)
+    if (const conflict how = conflicts(want, held); how != conflict::none)
       out.push_back({inode, how});
   }
 }
@@ -144,16 +144,8 @@ std::optional<port_owner> holder(const std::vector<candidate>& wanted) {
 std::optional<port_owner> find_listener(const io::endpoint& want) {
   const address wanted = from_endpoint(want);
   std::vector<candidate> inodes;
-  listening_inodes("/proc/net/tcp", want.port(), &wanted, inodes);
-  listening_inodes("/proc/net/tcp6", want.port(), &wanted, inodes);
-  if (inodes.empty()) return std::nullopt;
-  return holder(inodes);
-}
-
-std::optional<port_owner> find_listener(std::uint16_t port) {
-  std::vector<candidate> inodes;
-  listening_inodes("/proc/net/tcp", port, nullptr, inodes);
-  listening_inodes("/proc/net/tcp6", port, nullptr, inodes);
+  listening_inodes("/proc/net/tcp", want.port(), wanted, inodes);
+  listening_inodes("/proc/net/tcp6", want.port(), wanted, inodes);
   if (inodes.empty()) return std::nullopt;
   return holder(inodes);
 }

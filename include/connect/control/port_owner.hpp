@@ -24,8 +24,4 @@ struct port_owner {
 // dual-stack, which /proc does not show: it is named only when no IPv4 listener can be the holder.
 std::optional<port_owner> find_listener(const io::endpoint& want);
 
-// A listener on `port` at any address, the first /proc shows. For callers that know no bind address:
-// --replace must use the overload above, or it may stop a listener that holds another address.
-std::optional<port_owner> find_listener(std::uint16_t port);
-
 }  // namespace cproxy::control
