@@ -179,7 +179,7 @@ active_routes_result parse_active_routes(std::string_view json_text,
 active_routes_result read_active_routes(const std::string& path) {
   const std::string prefix = "active routes file " + path + ": ";
   std::string text;
-  if (const int err = read_small_file(path, text, max_route_file_bytes); err != 0) {
+  if (const int err = read_small_file(path, text, max_route_file_bytes, links::refuse); err != 0) {
     active_routes_result out;
     if (err != ENOENT) out.error = prefix + "cannot read: " + std::strerror(err);
     return out;

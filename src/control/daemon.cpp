@@ -77,6 +77,15 @@ int run_daemon(const proxy_options& options) {
     std::cout << "[!] Proxy is already running on port " << running->port << "\n";
     return 0;
   }
+  // Opened here, not in the child, so that a link planted as proxy.log is refused with a line saying so.
+  const std::string log_path = home + "/proxy.log";
+  const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (log < 0) {
+    const int err = errno;
+    std::cerr << "[x] cannot open " << log_path << ": "
+              << (err == ELOOP ? std::string("it is a symbolic link") : std::string(std::strerror(err))) << "\n";
+    return 1;
+  }
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) {
     std::cerr << "[x] pipe: " << std::strerror(errno) << "\n";
@@ -91,8 +100,7 @@ int run_daemon(const proxy_options& options) {
     ::close(ready[0]);
     ::setsid();
     const int null_in = ::open("/dev/null", O_RDONLY);
-    const int log = ::open((home + "/proxy.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (null_in < 0 || log < 0) ::_exit(1);
+    if (null_in < 0) ::_exit(1);
     ::dup2(null_in, 0);
     ::dup2(log, 1);
     ::dup2(log, 2);

@@ -20,6 +20,7 @@
 #include "connect/control/proxy_options.hpp"
 #include "connect/control/settings.hpp"
 #include "connect/core/log.hpp"
+#include "connect/core/log_text.hpp"
 #include "json_text.hpp"
 #include "route_feed_http.hpp"
 #include "route_feed_watch.hpp"
@@ -65,7 +66,7 @@ hub_services_result parse_hub_services(std::string_view json_text) {
       continue;
     }
     const json::value* name = o->if_contains("name");
-    if (name && name->is_string()) label += " (\"" + std::string(name->get_string()) + "\")";
+    if (name && name->is_string()) label += " (\"" + log::escaped(name->get_string()) + "\")";
     const json::value* port = o->if_contains("tunnelPort");
     if (!port || port->is_null()) continue;  // a service without a tunnel: nothing to route to
     if (!name || !name->is_string() || !is_route_name(name->get_string(), true)) {
@@ -196,7 +197,7 @@ struct route_feed::state {
 
   void reload() {
     std::string text;
-    if (const int err = read_small_file(file, text, max_route_file_bytes); err != 0) {
+    if (const int err = read_small_file(file, text, max_route_file_bytes, links::refuse); err != 0) {
       if (err != ENOENT) return problem(std::string("cannot read: ") + std::strerror(err));
       good_text.reset();  // deleted: its routes go away (a problem it had goes with it, unannounced)
       file_error.clear();

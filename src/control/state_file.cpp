@@ -34,7 +34,7 @@ bool write_state(const std::string& home, const proxy_state& state, std::string&
 
 std::optional<proxy_state> read_state(const std::string& home) {
   std::string text;
-  if (read_small_file(state_path(home), text, 64 * 1024) != 0) return std::nullopt;
+  if (read_small_file(state_path(home), text, 64 * 1024, links::refuse) != 0) return std::nullopt;
   json::error_code ec;
   const json::value v = json::parse(text, ec);
   if (ec || !v.is_object()) return std::nullopt;
