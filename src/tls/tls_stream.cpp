@@ -185,7 +185,7 @@ coro::task<std::error_code> tls_stream::flush(io::duration timeout) {
 }
 
 coro::task<io::io_result> tls_stream::read_some(std::span<std::byte> buf, io::duration timeout) {
-  for (int fills = 0; fills < 1'000'000; ++fills) {
+  for (;;) {  // until plaintext, EOF or an error: each pass that gets none waits for ciphertext (timed)
     ERR_clear_error();
     std::size_t n = 0;
     const int rc = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
@@ -206,7 +206,6 @@ coro::task<io::io_result> tls_stream::read_some(std::span<std::byte> buf, io::du
     if (r.ec) co_return io::io_result{r.ec, 0};
     if (r.bytes == 0) co_return io::io_result{{}, 0};  // EOF without close_notify: tolerated
   }
-  co_return io::io_result{std::make_error_code(std::errc::protocol_error), 0};
 }
 
 coro::task<io::io_result> tls_stream::write_all(std::span<const std::byte> buf, io::duration timeout) {

@@ -1,5 +1,6 @@
 // The process log: one line per event, each starting with an ISO-8601 UTC timestamp with milliseconds.
-// Thread-safe; writes to stderr until a log file is opened. Not for access lines on the hot path yet.
+// Thread-safe; writes to stderr until a log file is opened. Access lines (one per request unless --quiet)
+// go through it too.
 #pragma once
 
 #include <sstream>

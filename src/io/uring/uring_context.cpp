@@ -60,7 +60,7 @@ uring_context::uring_context() {
   }
   buffers_ = buffer_ring::create(&ring_, buffer_group, provided_buffers, buffer_size);
   caps_.provided_buffers = buffers_ != nullptr;
-  caps_.multishot_accept = true;  // demoted by the acceptor if the kernel answers EINVAL
+  caps_.multishot_accept = true;  // tried first; an acceptor the kernel answers EINVAL goes on one SQE per accept
 
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) {
