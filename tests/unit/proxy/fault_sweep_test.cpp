@@ -1,8 +1,9 @@
 // Fault injection through the whole pipeline in process: proxy::serve_client over an in-memory client
 // stream, an upstream_connector fake whose upstreams are in-memory too (support/fault_stream.hpp), and
-// a sweep failing each operation (connect, read, write) of a GET, a chunked POST, a WebSocket upgrade
-// and a CONNECT once, with a reset and with a timeout, on each backend. Every run must end with the
-// contract's answer or a clean close, every coroutine finished, and both connections released.
+// a sweep failing each operation (connect, read, write) of a GET, a chunked POST, a WebSocket upgrade,
+// a CONNECT and an HTTPS GET (tls_stream) once, with a reset and with a timeout (the pipeline's timers
+// are its operations' timeouts), on each backend. Every run must end with the contract's answer or a
+// clean close, every coroutine finished, and both connections released.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
