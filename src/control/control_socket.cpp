@@ -12,9 +12,14 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "connect/control/config_file.hpp"
 #include "connect/core/log.hpp"
@@ -23,7 +28,18 @@
 namespace cproxy::control {
 namespace {
 
+using clock = std::chrono::steady_clock;
+
 constexpr int answer_timeout_ms = 5000;
+// A client's whole request line, not one read: a client that trickles bytes is dropped.
+constexpr std::chrono::milliseconds request_deadline{2000};
+// Answers and what a client waits for after its request (the successor's confirmation of a handover).
+constexpr std::chrono::milliseconds answer_deadline{answer_timeout_ms};
+// Far above any status object (about 100 bytes a route; 60,000 routes are 6 MB) and any request.
+constexpr std::size_t max_answer_bytes = 16 << 20;
+constexpr std::size_t max_request_bytes = 64 << 10;
+// Clients served at once; more wait in the backlog until one is done (each is, by its deadlines).
+constexpr int max_clients = 16;
 
 bool make_address(const std::string& path, sockaddr_un& addr) {
   if (path.size() >= sizeof addr.sun_path) return false;
@@ -38,8 +54,8 @@ int connect_to(const std::string& path) {
   if (!make_address(path, addr)) return -1;
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  // connect() on a Unix socket whose backlog is full waits this long at most.
   timeval tv{answer_timeout_ms / 1000, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
@@ -48,13 +64,25 @@ int connect_to(const std::string& path) {
   return fd;
 }
 
-// The whole line, the descriptor (if any) with its first bytes. EINTR is retried: with SO_SNDTIMEO set,
-// the kernel does not restart an interrupted send, and io_uring's task work interrupts blocking calls of
-// a process that has a ring (the uring backend), with no signal to be seen.
-bool send_line(int fd, const std::string& line, int pass_fd = -1) {
+// Waits until `fd` is ready for `events` or `deadline` passes; false on the deadline or an error.
+bool wait_ready(int fd, short events, clock::time_point deadline) {
+  while (true) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return false;
+  }
+}
+
+// The whole line by `deadline`, the descriptor (if any) with its first bytes. Non-blocking calls and
+// poll: the deadline holds for the whole line, not for each call; EINTR is retried (io_uring's task work
+// interrupts blocking calls of a process that has a ring, with no signal to be seen).
+bool send_line(int fd, const std::string& line, clock::time_point deadline, int pass_fd = -1) {
   const std::string text = line + "\n";
   std::size_t sent = 0;
-  for (int attempts = 0; attempts < 4096 && sent < text.size(); ++attempts) {
+  while (sent < text.size()) {
     iovec iov{const_cast<char*>(text.data() + sent), text.size() - sent};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -69,28 +97,37 @@ bool send_line(int fd, const std::string& line, int pass_fd = -1) {
       c->cmsg_len = CMSG_LEN(sizeof(int));
       std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
     }
-    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    sent += static_cast<std::size_t>(n);
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_ready(fd, POLLOUT, deadline)) return false;
+    } else if (!(n < 0 && errno == EINTR) || clock::now() >= deadline) {
+      return false;
+    }
   }
-  return sent == text.size();
+  return true;
 }
 
-// One line (up to `max_bytes`), and a descriptor if one came with it.
-std::optional<std::string> read_line(int fd, int* received_fd = nullptr, std::size_t max_bytes = 65536) {
+// One line (up to `max_bytes`) by `deadline`, and a descriptor if one came with it.
+std::optional<std::string> read_line(int fd, clock::time_point deadline, std::size_t max_bytes,
+                                     int* received_fd = nullptr) {
   std::string line;
-  for (int reads = 0; reads < 4096 && line.size() < max_bytes; ++reads) {
-    char buf[4096];
-    iovec iov{buf, sizeof buf};
+  std::vector<char> buf(64 * 1024);
+  while (line.size() <= max_bytes) {
+    iovec iov{buf.data(), buf.size()};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;  // see send_line()
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_ready(fd, POLLIN, deadline)) return std::nullopt;
+      continue;
+    }
+    if (n < 0 && errno == EINTR && clock::now() < deadline) continue;  // see send_line()
     if (n <= 0) return std::nullopt;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
@@ -103,8 +140,10 @@ std::optional<std::string> read_line(int fd, int* received_fd = nullptr, std::si
         }
       }
     }
-    line.append(buf, static_cast<std::size_t>(n));
-    if (const auto nl = line.find('\n'); nl != std::string::npos && nl < max_bytes) return line.substr(0, nl);
+    const std::size_t searched = line.size();
+    line.append(buf.data(), static_cast<std::size_t>(n));
+    if (const auto nl = line.find('\n', searched); nl != std::string::npos)
+      return nl <= max_bytes ? std::optional<std::string>(line.substr(0, nl)) : std::nullopt;
   }
   return std::nullopt;
 }
@@ -199,25 +238,39 @@ struct control_server::state {
   int wake[2] = {-1, -1};
   ino_t inode = 0;
   std::thread thread;
+  std::mutex m;
+  std::condition_variable done;  // a client finished
+  int clients = 0;               // serving now, each on its own thread
+  bool released = false;         // the path is the successor's now
+  bool stopping = false;         // the server's destructor runs
+  std::mutex handing_over;       // one handover at a time
 
   void serve_one(int conn) {
-    const std::optional<std::string> line = read_line(conn);
+    const std::optional<std::string> line =
+        read_line(conn, clock::now() + request_deadline, max_request_bytes);
     if (!line) return;
     const std::string cmd = command_of(*line);
+    const auto answer_by = clock::now() + answer_deadline;
     if (cmd == "status") {
-      send_line(conn, h.status());
+      send_line(conn, h.status(), answer_by);
     } else if (cmd == "stop") {
-      send_line(conn, R"({"ok":true})");
+      send_line(conn, R"({"ok":true})", answer_by);
       h.stop();
     } else if (cmd == "handover") {
+      const std::unique_lock<std::mutex> one(handing_over, std::try_to_lock);
+      if (!one.owns_lock()) {
+        send_line(conn, R"({"error":"another handover is under way"})", answer_by);
+        return;
+      }
       const std::string answer_line = handover_answer(h.hub ? h.hub() : hub_handover{});
-      if (!send_line(conn, answer_line, h.listen_fd)) {
+      if (!send_line(conn, answer_line, answer_by, h.listen_fd)) {
         log::warn("a --replace successor asked for the listening socket; sending it failed: ",
                   std::strerror(errno), "; still serving");
         return;
       }
       // The successor confirms once it accepts (or hangs up if it failed): only a confirmation drains us.
-      const std::optional<std::string> answer = read_line(conn);
+      const std::optional<std::string> answer =
+          read_line(conn, clock::now() + answer_deadline, max_request_bytes);
       if (answer && command_of(*answer) == "accepting") {
         log::info("handed the listening socket to a successor (--replace); draining");
         release_path();  // the successor binds proxy.sock next
@@ -227,19 +280,27 @@ struct control_server::state {
         log::warn("a --replace successor did not take over; still serving");
       }
     } else {
-      send_line(conn, R"({"error":"unknown command"})");
+      send_line(conn, R"({"error":"unknown command"})", answer_by);
     }
   }
 
+  // Unlinks the socket file if it is still ours; the listening socket itself closes with this server.
   void release_path() {
+    const std::lock_guard<std::mutex> lock(m);
+    if (released) return;
+    released = true;
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && st.st_ino == inode) ::unlink(path.c_str());
-    ::close(listen);
-    listen = -1;
   }
 
   void run() {
-    while (listen >= 0) {
+    while (true) {
+      {
+        // At the cap, new clients wait in the backlog: every client ends by its deadlines.
+        std::unique_lock<std::mutex> lock(m);
+        done.wait(lock, [this] { return clients < max_clients || stopping; });
+        if (stopping) return;
+      }
       pollfd fds[2] = {{listen, POLLIN, 0}, {wake[0], POLLIN, 0}};
       if (::poll(fds, 2, -1) < 0) {
         if (errno == EINTR) continue;
@@ -248,11 +309,25 @@ struct control_server::state {
       if (fds[1].revents) return;
       const int conn = ::accept4(listen, nullptr, nullptr, SOCK_CLOEXEC);
       if (conn < 0) continue;
-      timeval tv{answer_timeout_ms / 1000, 0};
-      ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      ::setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-      serve_one(conn);
-      ::close(conn);
+      {
+        const std::lock_guard<std::mutex> lock(m);
+        ++clients;
+      }
+      // A thread per client: one slow client never holds the others (status, stop) back.
+      try {
+        std::thread([this, conn] {
+          serve_one(conn);
+          ::close(conn);
+          const std::lock_guard<std::mutex> lock(m);
+          --clients;
+          done.notify_all();
+        }).detach();
+      } catch (const std::system_error& e) {
+        log::warn("proxy.sock: cannot start a thread for a client: ", e.what());
+        ::close(conn);
+        const std::lock_guard<std::mutex> lock(m);
+        --clients;
+      }
     }
   }
 };
@@ -278,7 +353,7 @@ control_server::control_server(std::string path, handlers h, std::string& error)
   const bool bound =
       state_->listen >= 0 && ::bind(state_->listen, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::umask(old_mask);
-  if (!bound || ::listen(state_->listen, 16) != 0 || ::pipe2(state_->wake, O_CLOEXEC) != 0) {
+  if (!bound || ::listen(state_->listen, 64) != 0 || ::pipe2(state_->wake, O_CLOEXEC) != 0) {
     error = state_->path + ": " + std::strerror(errno);
     if (state_->listen >= 0) ::close(state_->listen);
     state_->listen = -1;
@@ -292,13 +367,24 @@ control_server::control_server(std::string path, handlers h, std::string& error)
 
 control_server::~control_server() {
   if (state_->thread.joinable()) {
+    {
+      const std::lock_guard<std::mutex> lock(state_->m);
+      state_->stopping = true;
+      state_->done.notify_all();
+    }
     const char one = 1;
     const ssize_t ignored = ::write(state_->wake[1], &one, 1);
     (void)ignored;
     state_->thread.join();
+    // The clients' threads use the handlers, whose objects the caller destroys next.
+    std::unique_lock<std::mutex> lock(state_->m);
+    state_->done.wait(lock, [s = state_.get()] { return s->clients == 0; });
   }
   // Only our own socket file: a successor may have bound a new one at the same path.
-  if (state_->listen >= 0) state_->release_path();
+  if (state_->listen >= 0) {
+    state_->release_path();
+    ::close(state_->listen);
+  }
   for (const int fd : state_->wake)
     if (fd >= 0) ::close(fd);
 }
@@ -311,7 +397,8 @@ std::optional<handover> handover::request(const std::string& path, std::string& 
   }
   int fd = -1;
   std::optional<std::string> answer;
-  if (send_line(conn, R"({"cmd":"handover"})")) answer = read_line(conn, &fd, max_handover_answer_bytes);
+  if (send_line(conn, R"({"cmd":"handover"})", clock::now() + answer_deadline))
+    answer = read_line(conn, clock::now() + answer_deadline, max_handover_answer_bytes, &fd);
   if (!answer || fd < 0) {
     ::close(conn);
     if (fd >= 0) ::close(fd);
@@ -347,16 +434,27 @@ handover::~handover() {
 
 void handover::confirm() {
   if (conn_ < 0) return;
-  send_line(conn_, R"({"cmd":"accepting"})");
+  send_line(conn_, R"({"cmd":"accepting"})", clock::now() + answer_deadline);
   ::close(conn_);
   conn_ = -1;
 }
 
-std::optional<std::string> control_request(const std::string& path, const std::string& line) {
+std::optional<std::string> control_request(const std::string& path, const std::string& line,
+                                           control_peer* peer) {
   const int conn = connect_to(path);
   if (conn < 0) return std::nullopt;
+  if (peer) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      ::close(conn);
+      return std::nullopt;
+    }
+    *peer = control_peer{cred.pid, cred.uid};
+  }
   std::optional<std::string> answer;
-  if (send_line(conn, line)) answer = read_line(conn);
+  if (send_line(conn, line, clock::now() + answer_deadline))
+    answer = read_line(conn, clock::now() + answer_deadline, max_answer_bytes);
   ::close(conn);
   return answer;
 }

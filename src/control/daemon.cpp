@@ -4,8 +4,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -149,19 +151,44 @@ int run_daemon(const proxy_options& options) {
 
 int run_stop() {
   const std::string home = home_folder();
-  const auto running = running_proxy(home);
+  auto running = running_proxy(home);
+  // A pidfd names the process itself, never a later one that got its pid. Checked again with it held:
+  // the process it names is the one that answers on proxy.sock, so every signal below reaches only it.
+  const int pidfd = running ? static_cast<int>(::syscall(SYS_pidfd_open, running->pid, 0)) : -1;
+  if (running && pidfd >= 0) running = running_proxy(home);
   if (!running) {
+    if (pidfd >= 0) ::close(pidfd);
     std::cout << "[!] Proxy is not running.\n";
     return 0;
   }
   const pid_t pid = running->pid;
-  // Asked over proxy.sock; a proxy that does not answer there gets SIGTERM.
-  if (!control_request(control_socket_path(home), R"({"cmd":"stop"})")) ::kill(pid, SIGTERM);
+  const auto signal = [pid, pidfd](int sig) {
+    if (pidfd >= 0) {
+      ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0);
+    } else {
+      ::kill(pid, sig);  // no pidfds (kernel before 5.3): the pid was verified a moment ago
+    }
+  };
+  const auto is_alive = [pid, pidfd] {
+    if (pidfd < 0) return alive(pid);
+    pollfd p{pidfd, POLLIN, 0};  // readable once the process exited
+    return ::poll(&p, 1, 0) == 0;
+  };
+  // Asked over proxy.sock, of the process verified above; one that does not answer there gets SIGTERM.
+  control_peer peer;
+  if (!control_request(control_socket_path(home), R"({"cmd":"stop"})", &peer) || peer.pid != pid)
+    signal(SIGTERM);
   // The proxy drains for up to 10 s; past that and a margin, it is made to stop.
   const auto deadline = std::chrono::steady_clock::now() + 15s;
-  while (alive(pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
-  if (alive(pid)) {
-    ::kill(pid, SIGKILL);
+  while (is_alive() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  if (is_alive()) {
+    signal(SIGKILL);
+    for (int waits = 0; waits < 100 && is_alive(); ++waits) std::this_thread::sleep_for(20ms);
+  }
+  if (pidfd >= 0) {
+    ::close(pidfd);
+    // Exited is not yet gone: its parent (init, for a daemon) reaps it a moment later, and a caller that
+    // checks the pid right after "stopped" must not find it.
     for (int waits = 0; waits < 100 && alive(pid); ++waits) std::this_thread::sleep_for(20ms);
   }
   remove_state_if_own(home, pid);
@@ -171,9 +198,8 @@ int run_stop() {
 
 int run_status(bool as_json) {
   const std::string home = home_folder();
-  const auto running = running_proxy(home);
   std::string status;
-  if (running) status = control_request(control_socket_path(home), R"({"cmd":"status"})").value_or("");
+  const auto running = running_proxy(home, &status);
   if (running && status.empty()) status = fetch_status(running->port);  // an older proxy without proxy.sock
   boost::json::error_code ec;
   const boost::json::value parsed = status.empty() ? boost::json::value() : boost::json::parse(status, ec);

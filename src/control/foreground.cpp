@@ -176,6 +176,18 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   if (ec) {
     return fail(ready_fd, "[x] Cannot listen on " + where->to_string() + ": " + ec.message() + "\n");
   }
+  // One proxy per home (checked once the port is ours, so that a taken port still reads as such): a
+  // second one would write its state file over the first's, and `status` and `stop` would mix the two.
+  // Whoever answers on proxy.sock (our user's) is a running proxy.
+  if (!options.replace) {
+    control_peer peer;
+    const std::optional<std::string> answer =
+        control_request(control_socket_path(config.home), R"({"cmd":"status"})", &peer);
+    if (answer && peer.uid == ::getuid())
+      return fail(ready_fd, "[x] A proxy is already running in " + config.home + " (pid " +
+                                std::to_string(peer.pid) + ")\n  Stop it: connect proxy stop\n" +
+                                "Or use --replace to take over\n");
+  }
 
   // HTTPS: the CA, the start-up certificate (for the config routes' names) or the --cert/--key pair.
   std::optional<tls_setup> tls;
@@ -257,8 +269,9 @@ int run_foreground(const proxy_options& options, int ready_fd) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
-  std::string state_error;
-  if (!ensure_home_folder(state_error) ||
+  // The state file names the process behind proxy.sock, or none: `status` and `stop` trust only that.
+  std::string state_error = "not written: this process does not hold proxy.sock";
+  if (!control || !ensure_home_folder(state_error) ||
       !write_state(config.home,
                    proxy_state{::getpid(), port, tls.has_value(), server_options.started_at, config.bind,
                                std::string(io::to_string(decision->kind)), version},

@@ -64,12 +64,17 @@ bool is_connect_process(pid_t pid) {
 }
 }  // namespace
 
-std::optional<proxy_state> running_proxy(const std::string& home) {
+std::optional<proxy_state> running_proxy(const std::string& home, std::string* status) {
   std::optional<proxy_state> s = read_state(home);
   if (!s || !is_connect_process(s->pid)) return std::nullopt;
-  // A live `connect` process is not necessarily our proxy (another connect command got the pid): a
-  // proxy answers on proxy.sock, which it creates before it writes the state file.
-  if (!control_request(control_socket_path(home), R"({"cmd":"status"})")) return std::nullopt;
+  // A live `connect` process is not necessarily our proxy (another connect command got the pid, or the
+  // file names another user's process): the proxy is the process that answers on proxy.sock, which it
+  // creates before it writes the state file. The kernel says who that is; a name in a file is not proof.
+  control_peer peer;
+  std::optional<std::string> answer =
+      control_request(control_socket_path(home), R"({"cmd":"status"})", &peer);
+  if (!answer || peer.pid != s->pid || peer.uid != ::getuid()) return std::nullopt;
+  if (status) *status = std::move(*answer);
   return s;
 }
 

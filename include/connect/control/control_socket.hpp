@@ -5,6 +5,8 @@
 // only then does this proxy drain and exit.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -79,7 +81,15 @@ class handover {
   hub_handover hub_;
 };
 
-// A one-line request/answer on proxy.sock (status, stop); nullopt when nobody answers.
-std::optional<std::string> control_request(const std::string& path, const std::string& line);
+// The process behind proxy.sock, as the kernel knows it (SO_PEERCRED): the one that listens there.
+struct control_peer {
+  pid_t pid = 0;
+  uid_t uid = 0;
+};
+
+// A one-line request/answer on proxy.sock (status, stop); nullopt when nobody answers. `peer`, when
+// given, is set to the process that answered.
+std::optional<std::string> control_request(const std::string& path, const std::string& line,
+                                           control_peer* peer = nullptr);
 
 }  // namespace cproxy::control

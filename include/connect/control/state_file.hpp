@@ -26,9 +26,10 @@ std::string state_path(const std::string& home);
 bool write_state(const std::string& home, const proxy_state& state, std::string& error);
 // The state file's content, or nullopt when it is missing or unreadable.
 std::optional<proxy_state> read_state(const std::string& home);
-// The state of a proxy that runs now: the file names a live `connect` process that answers on
-// proxy.sock. Anything else is stale: ignored, and replaced by the next start.
-std::optional<proxy_state> running_proxy(const std::string& home);
+// The state of a proxy that runs now: the file names a live `connect` process of this user that answers
+// on proxy.sock (the socket's peer, SO_PEERCRED, is that pid). Anything else is stale: ignored, and
+// replaced by the next start. `status`, when given, receives the status object it answered.
+std::optional<proxy_state> running_proxy(const std::string& home, std::string* status = nullptr);
 // Removes the state file if it still names `pid`.
 void remove_state_if_own(const std::string& home, pid_t pid);
 
