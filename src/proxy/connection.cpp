@@ -3,6 +3,7 @@
 // (the access line; where the inspector will capture it).
 #include "connection.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -19,6 +20,8 @@ namespace {
 
 constexpr std::size_t sniff_chunk = 16 * 1024;
 constexpr io::duration drain_last_look{50};
+constexpr io::duration linger_quiet{1000};
+constexpr std::chrono::seconds linger_time{5};
 
 enum class request_read { complete, closed, failed };
 
@@ -83,6 +86,20 @@ void finish_exchange(const client_side& c, exchange* ex) {
             ex->status, " ", ex->response_bytes, "B ", duration);
 }
 
+// After an error answer the client may still be sending a body nobody read; closing with unread bytes
+// makes the kernel send a reset, which can destroy the answer before the client reads it. So the
+// proxy stops sending, then reads and drops what comes for a short while (nginx's lingering close).
+coro::task<void> linger(client_side* c) {
+  c->stream->shutdown_send();
+  c->in.consume(c->in.size());
+  const clock::time_point deadline = clock::now() + linger_time;
+  for (;;) {  // until the client closes, goes quiet for a second, or the linger time is up
+    const io::io_result r = co_await read_more(c->stream, &c->in, std::min(left_until(deadline), linger_quiet));
+    if (r.ec || r.bytes == 0 || clock::now() >= deadline) co_return;
+    c->in.consume(c->in.size());
+  }
+}
+
 // The requests of one connection, keep-alive included. `plain_on_tls`: a plain HTTP client on the
 // HTTPS port, which is told where the https URL is (CONNECT excepted: a proxy client is served).
 coro::task<void> serve_requests(client_side* c, bool plain_on_tls) {
@@ -91,6 +108,7 @@ coro::task<void> serve_requests(client_side* c, bool plain_on_tls) {
     exchange ex;
     ex.request = &head;
     const request_read got = co_await read_request(c, &ex, &head, requests == 0);
+    if (got == request_read::failed) co_await linger(c);
     if (got != request_read::complete) co_return;
     ex.times.started = clock::now();
     exchange_end end;
@@ -103,7 +121,9 @@ coro::task<void> serve_requests(client_side* c, bool plain_on_tls) {
       end = co_await run_exchange(c, &ex);
     }
     finish_exchange(*c, &ex);
-    if (end != exchange_end::keep_alive) co_return;
+    if (end == exchange_end::keep_alive) continue;
+    if (ex.failed && ex.status >= 400) co_await linger(c);
+    co_return;
   }
 }
 

@@ -86,6 +86,25 @@ BOOST_DATA_TEST_CASE(a_bad_chunk_with_the_head_gets_400_even_when_the_upstream_i
   }
 }
 
+// The 502 goes out before the body was read: the proxy must not close with the body unread (the kernel
+// would send a reset that destroys the 502), but stop sending and drop what still comes (a lingering
+// close), so a client still uploading reads its answer.
+BOOST_DATA_TEST_CASE(a_refused_upstreams_502_reaches_a_client_still_sending_its_body, bdata::make(backends), io) {
+  const unsigned port = env.proxies.get(io).port();
+  const std::string body(8 * 1024 * 1024, 'b');  // more than loopback's socket buffers hold
+  raw_client c(port);
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+  BOOST_REQUIRE_MESSAGE(c.send("POST /upload HTTP/1.1\r\nHost: dead.localhost\r\nContent-Length: " + std::to_string(body.size()) +
+                               "\r\n\r\n"),
+                        c.error());
+  BOOST_REQUIRE_MESSAGE(c.send(body), "the upload was cut off: " << c.error());
+  const auto r = c.read_response(10s);
+  BOOST_REQUIRE_MESSAGE(r, "no response: " << c.error());
+  BOOST_TEST(r->status == 502);
+  BOOST_TEST(r->body == R"({"error":"Bad Gateway: the service is not responding.","service":"dead"})");
+  BOOST_TEST(c.wait_closed(10s));
+}
+
 BOOST_DATA_TEST_CASE(a_refused_upstream_gets_the_reference_502, bdata::make(backends), io) {
   const unsigned port = env.proxies.get(io).port();
   for (const std::string& name : std::vector<std::string>{"dead", "gone"}) {
