@@ -18,9 +18,6 @@ class chunked_scanner {
   // ends inside). After `done`, the bytes past `used` are the next message's.
   // With `data`, the chunks' payload is appended to it (to unchunk a body for an HTTP/1.0 client).
   status feed(std::string_view bytes, std::size_t& used, std::string* data = nullptr);
-  // Bytes of chunk data that can pass without being looked at (for splicing large chunks).
-  std::uint64_t data_remaining() const noexcept { return state_ == state::data ? remaining_ : 0; }
-  void skip_data(std::uint64_t n) noexcept { remaining_ -= n; }
   // Payload bytes seen so far (chunk data, without the framing).
   std::uint64_t payload_bytes() const noexcept { return payload_; }
 

@@ -183,21 +183,7 @@ BOOST_AUTO_TEST_CASE(large_size_within_15_hex_digits) {
   std::size_t used = 0;
   BOOST_TEST(text(s.feed("FFFFFFFFFFFFFFF\r\nab", used)) == "more");
   BOOST_TEST(used == 19u);
-  BOOST_TEST(s.data_remaining() == 0xFFFFFFFFFFFFFFFull - 2);
-}
-
-BOOST_AUTO_TEST_CASE(data_remaining_and_skip_data) {
-  scanner s;
-  std::size_t used = 0;
-  BOOST_TEST(s.data_remaining() == 0u);
-  BOOST_TEST(text(s.feed("10\r\n", used)) == "more");
-  BOOST_TEST(s.data_remaining() == 16u);
-  BOOST_TEST(text(s.feed("abcd", used)) == "more");
-  BOOST_TEST(s.data_remaining() == 12u);
-  s.skip_data(12);  // passed on without being looked at (spliced)
-  BOOST_TEST(s.data_remaining() == 0u);
-  BOOST_TEST(text(s.feed("\r\n0\r\n\r\n", used)) == "done");
-  BOOST_TEST(used == 7u);
+  BOOST_TEST(s.payload_bytes() == 2u);
 }
 
 // --- malformed bodies: each is invalid however it is split ---
