@@ -294,8 +294,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   }
 
   int received = 0;
-  for (int hangups = 0; sigwait(&stop_signals, &received) == 0 && received == SIGHUP && hangups < 1'000'000;
-       ++hangups) {
+  while (sigwait(&stop_signals, &received) == 0 && received == SIGHUP) {  // until SIGINT or SIGTERM
     if (log::reopen()) log::info("reopened the log on SIGHUP");  // logrotate moved proxy.log
   }
   log::info("received ", received == SIGINT ? "SIGINT" : "SIGTERM", "; draining");
