@@ -21,7 +21,8 @@ namespace hb = cproxy::bench::http;
 namespace {
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr, "usage: connect-http-download --port P [--host api.localhost] [--path /64m] [--reps N]\n");
+  std::fprintf(stderr,
+               "usage: connect-http-download --port P [--host api.localhost] [--path /64m] [--reps N]\n");
   std::exit(2);
 }
 
@@ -37,21 +38,27 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (i + 1 >= argc) usage();
-    if (a == "--port") port = bench::parse_port(argv[++i]);
-    else if (a == "--host") host = argv[++i];
-    else if (a == "--path") path = argv[++i];
-    else if (a == "--reps") reps = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
-    else usage();
+    if (a == "--port")
+      port = bench::parse_port(argv[++i]);
+    else if (a == "--host")
+      host = argv[++i];
+    else if (a == "--path")
+      path = argv[++i];
+    else if (a == "--reps")
+      reps = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    else
+      usage();
   }
   if (port == 0 || reps == 0) usage();
 
   const int fd = bench::connect_loopback(port);
   if (fd < 0) bench::die("connect-http-download: connect");
   bench::set_io_timeout(fd, 30);
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: connect-http-download\r\n\r\n";
+  const std::string request =
+      "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: connect-http-download\r\n\r\n";
   std::vector<char> buf(read_size);
-  std::string head;          // bytes of a response head read so far
-  std::uint64_t total = 0;   // body bytes, all responses
+  std::string head;         // bytes of a response head read so far
+  std::uint64_t total = 0;  // body bytes, all responses
   const auto t0 = std::chrono::steady_clock::now();
   std::size_t carry_off = 0, carry_len = 0;  // body bytes that arrived with the head, in buf
   for (unsigned r = 0; r < reps; ++r) {

@@ -26,7 +26,8 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr, "usage: connect-http-newconn --port P [--host api.localhost] [--threads 4] [--seconds 5]\n");
+  std::fprintf(stderr,
+               "usage: connect-http-newconn --port P [--host api.localhost] [--threads 4] [--seconds 5]\n");
   std::exit(2);
 }
 
@@ -82,11 +83,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (i + 1 >= argc) usage();
-    if (a == "--port") port = bench::parse_port(argv[++i]);
-    else if (a == "--host") host = argv[++i];
-    else if (a == "--threads") threads = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
-    else if (a == "--seconds") seconds = std::strtod(argv[++i], nullptr);
-    else usage();
+    if (a == "--port")
+      port = bench::parse_port(argv[++i]);
+    else if (a == "--host")
+      host = argv[++i];
+    else if (a == "--threads")
+      threads = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    else if (a == "--seconds")
+      seconds = std::strtod(argv[++i], nullptr);
+    else
+      usage();
   }
   if (port == 0 || threads == 0 || !(seconds > 0)) usage();
   const std::string request =

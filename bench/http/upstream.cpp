@@ -49,8 +49,8 @@ int epfd = -1;
 std::vector<std::unique_ptr<connection>> conns;  // by fd
 std::vector<char> pattern;                       // 1 MiB of the big body, repeated
 
-const std::string small_answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\n" +
-                                 std::string(hb::small_body);
+const std::string small_answer =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\n" + std::string(hb::small_body);
 const std::string small_answer_close =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: close\r\n\r\n" +
     std::string(hb::small_body);
@@ -82,7 +82,8 @@ bool flush(connection& c) {
   c.out_off = 0;
   while (c.body_left > 0) {
     const std::size_t at = static_cast<std::size_t>(c.body_sent % hb::pattern_period);
-    const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(c.body_left, pattern.size() - at));
+    const std::size_t len =
+        static_cast<std::size_t>(std::min<std::uint64_t>(c.body_left, pattern.size() - at));
     const ssize_t n = ::send(c.fd, pattern.data() + at, len, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return true;
@@ -93,7 +94,9 @@ bool flush(connection& c) {
   return true;
 }
 
-bool pending(const connection& c) { return c.out_off < c.out.size() || c.body_left > 0; }
+bool pending(const connection& c) {
+  return c.out_off < c.out.size() || c.body_left > 0;
+}
 
 enum class parsed { answered, need_more, fatal };
 
@@ -178,13 +181,17 @@ parsed http_request(connection& c) {
   if (target == "/ws" && hb::iequals(hb::header_value(head, "upgrade"), "websocket")) {
     const std::string_view key = hb::header_value(head, "sec-websocket-key");
     if (key.empty()) return parsed::fatal;
-    c.out += "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
+    c.out +=
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+        "Upgrade\r\nSec-WebSocket-Accept: ";
     c.out += hb::ws_accept(key);
     c.out += "\r\n\r\n";
     c.websocket = true;
   } else if (target == "/") {
-    if (head_only) c.out += "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\n";
-    else c.out += keep_alive ? small_answer : small_answer_close;
+    if (head_only)
+      c.out += "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\n";
+    else
+      c.out += keep_alive ? small_answer : small_answer_close;
   } else if (target == "/64m") {
     c.out += "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ";
     c.out += std::to_string(hb::big_body_size);
@@ -351,7 +358,8 @@ int main(int argc, char** argv) {
         running = false;
         continue;
       }
-      connection* c = static_cast<std::size_t>(fd) < conns.size() ? conns[static_cast<std::size_t>(fd)].get() : nullptr;
+      connection* c =
+          static_cast<std::size_t>(fd) < conns.size() ? conns[static_cast<std::size_t>(fd)].get() : nullptr;
       if (!c) continue;
       const std::uint32_t e = events[i].events;
       if ((e & EPOLLOUT) != 0) {
@@ -361,8 +369,9 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::fprintf(stderr, "upstream: %llu connections, %llu requests, %llu websocket frames, %llu bad\n",
-               static_cast<unsigned long long>(totals.connections), static_cast<unsigned long long>(totals.requests),
-               static_cast<unsigned long long>(totals.ws_frames), static_cast<unsigned long long>(totals.bad));
+  std::fprintf(
+      stderr, "upstream: %llu connections, %llu requests, %llu websocket frames, %llu bad\n",
+      static_cast<unsigned long long>(totals.connections), static_cast<unsigned long long>(totals.requests),
+      static_cast<unsigned long long>(totals.ws_frames), static_cast<unsigned long long>(totals.bad));
   return 0;
 }

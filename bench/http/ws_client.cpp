@@ -24,8 +24,9 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr,
-               "usage: connect-http-ws --port P [--host api.localhost] [--pings N] [--warmup N] [--size BYTES]\n");
+  std::fprintf(
+      stderr,
+      "usage: connect-http-ws --port P [--host api.localhost] [--pings N] [--warmup N] [--size BYTES]\n");
   std::exit(2);
 }
 
@@ -44,16 +45,23 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (i + 1 >= argc) usage();
-    if (a == "--port") port = bench::parse_port(argv[++i]);
-    else if (a == "--host") host = argv[++i];
-    else if (a == "--pings") pings = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
-    else if (a == "--warmup") warmup = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
-    else if (a == "--size") size = std::strtoul(argv[++i], nullptr, 10);
-    else usage();
+    if (a == "--port")
+      port = bench::parse_port(argv[++i]);
+    else if (a == "--host")
+      host = argv[++i];
+    else if (a == "--pings")
+      pings = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    else if (a == "--warmup")
+      warmup = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    else if (a == "--size")
+      size = std::strtoul(argv[++i], nullptr, 10);
+    else
+      usage();
   }
   if (port == 0 || pings == 0 || size == 0 || size > 125) usage();  // one-byte lengths only
   // The RFC 6455 example, so a broken SHA-1 cannot agree with itself in both peers.
-  if (hb::ws_accept("dGhlIHNhbXBsZSBub25jZQ==") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") fail("SHA-1 self-check failed");
+  if (hb::ws_accept("dGhlIHNhbXBsZSBub25jZQ==") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    fail("SHA-1 self-check failed");
 
   std::mt19937 rng(std::random_device{}());
   std::uint8_t nonce[16];
@@ -79,7 +87,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "connect-http-ws: upgrade refused: %s\n", head.substr(0, head.find("\r\n")).c_str());
     return 1;
   }
-  if (hb::header_value(head, "sec-websocket-accept") != hb::ws_accept(key)) fail("wrong Sec-WebSocket-Accept");
+  if (hb::header_value(head, "sec-websocket-accept") != hb::ws_accept(key))
+    fail("wrong Sec-WebSocket-Accept");
 
   std::vector<char> frame(6 + size), payload(size), echo(2 + size);
   std::vector<double> lat;
@@ -97,7 +106,8 @@ int main(int argc, char** argv) {
     for (std::size_t j = 0; j < size; ++j) frame[6 + j] = static_cast<char>(payload[j] ^ frame[2 + j % 4]);
     const auto s = steady::now();
     if (!bench::write_all(fd, frame.data(), frame.size())) fail("send failed");
-    if (!bench::read_exact(fd, echo.data(), echo.size())) fail("connection closed or timed out before an echo");
+    if (!bench::read_exact(fd, echo.data(), echo.size()))
+      fail("connection closed or timed out before an echo");
     if (static_cast<unsigned char>(echo[0]) != 0x81 || static_cast<unsigned char>(echo[1]) != size ||
         std::memcmp(echo.data() + 2, payload.data(), size) != 0)
       fail("the echo differs from the message");
@@ -112,7 +122,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "connect-http-ws: no close frame back\n");
   ::close(fd);
   const double p50 = hb::percentile_us(lat, 50), p99 = hb::percentile_us(lat, 99);
-  std::printf("rtps %.0f round_trips %u p50_us %.1f p99_us %.1f seconds %.3f size %zu\n", pings / secs, pings, p50,
-              p99, secs, size);
+  std::printf("rtps %.0f round_trips %u p50_us %.1f p99_us %.1f seconds %.3f size %zu\n", pings / secs, pings,
+              p50, p99, secs, size);
   return 0;
 }

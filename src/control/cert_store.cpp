@@ -70,7 +70,8 @@ std::string date_of(tls::sys_time t) {
 }
 
 // Why the CA on disk cannot be used as it is; "" when it can (and then `out` holds it).
-std::string check_existing_ca(const std::string& home, const std::vector<std::string>& domains, tls::key_pair& out) {
+std::string check_existing_ca(const std::string& home, const std::vector<std::string>& domains,
+                              tls::key_pair& out) {
   std::string cert_text;
   std::string key_text;
   const std::string dir = certs_folder(home);
@@ -106,10 +107,15 @@ std::string check_existing_ca(const std::string& home, const std::vector<std::st
 
 }  // namespace
 
-std::string certs_folder(const std::string& home) { return home + "/certs"; }
-std::string ca_cert_path(const std::string& home) { return certs_folder(home) + "/ca.crt"; }
+std::string certs_folder(const std::string& home) {
+  return home + "/certs";
+}
+std::string ca_cert_path(const std::string& home) {
+  return certs_folder(home) + "/ca.crt";
+}
 
-bool ensure_ca(const std::string& home, const std::vector<std::string>& domains, local_ca& out, std::string& error) {
+bool ensure_ca(const std::string& home, const std::vector<std::string>& domains, local_ca& out,
+               std::string& error) {
   if (!ensure_certs_folder(home, error)) return false;
   const certs_lock lock(home, error);
   if (!error.empty()) return false;
@@ -135,8 +141,8 @@ bool ensure_ca(const std::string& home, const std::vector<std::string>& domains,
   return error.empty();
 }
 
-bool write_server_cert(const std::string& home, const tls::key_pair& ca, const std::vector<std::string>& names,
-                       tls::key_pair& leaf, std::string& error) {
+bool write_server_cert(const std::string& home, const tls::key_pair& ca,
+                       const std::vector<std::string>& names, tls::key_pair& leaf, std::string& error) {
   if (!ensure_certs_folder(home, error)) return false;
   const certs_lock lock(home, error);  // server.crt and server.key from the same process
   if (!error.empty()) return false;
@@ -152,7 +158,8 @@ bool write_server_cert(const std::string& home, const tls::key_pair& ca, const s
   return error.empty();
 }
 
-bool load_custom_pair(const std::string& cert_path, const std::string& key_path, tls::key_pair& out, std::string& error) {
+bool load_custom_pair(const std::string& cert_path, const std::string& key_path, tls::key_pair& out,
+                      std::string& error) {
   std::string cert_text;
   std::string key_text;
   if (const int err = read_small_file(cert_path, cert_text, max_pem_size); err != 0) {

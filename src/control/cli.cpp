@@ -35,25 +35,26 @@ constexpr const char* proxy_usage =
 
 po::options_description proxy_description() {
   po::options_description d("Options");
-  d.add_options()
-      ("help", "Show this help")
-      ("port", po::value<unsigned>(), "Port to listen on (default 3456)")
-      ("bind", po::value<std::string>(), "Address to listen on (default 127.0.0.1)")
-      ("config", po::value<std::string>(), "Path to a config file (instead of ~/.privateconnect/config.json)")
-      ("domain", po::value<std::vector<std::string>>(), "A dev domain besides localhost (NAME.DOMAIN routes); repeatable")
-      ("quiet", po::bool_switch(), "No access lines in the log")
-      ("replace", po::bool_switch(), "Take the port over from the proxy (or other program) listening on it")
-      ("json", po::bool_switch(), "status: print the status object")
-      ("max-body", po::value<std::uint64_t>(), "Answer 413 to request bodies over this many bytes (default: no limit)")
-      ("foreground", po::bool_switch(), "Run in the foreground (Ctrl+C stops)")
-      ("io", po::value<std::string>(), "I/O backend: auto, uring or asio (env CONNECT_PROXY_IO)")
-      ("threads", po::value<unsigned>(), "Worker threads (default: online CPUs)")
-      ("hub", po::value<std::string>(), "Hub server URL (default https://hub.privateconnect.co)")
-      ("https", po::bool_switch(), "Enable HTTPS with auto-generated certificates")
-      ("cert", po::value<std::string>(), "Path to custom TLS certificate (PEM; with --key)")
-      ("key", po::value<std::string>(), "Path to custom TLS private key (PEM; with --cert)")
-      ("trust", po::bool_switch(), "Automatically trust the CA certificate")
-      ("check", po::bool_switch(), "trust: verify that each trust store trusts the CA");
+  d.add_options()("help", "Show this help")("port", po::value<unsigned>(),
+                                            "Port to listen on (default 3456)")(
+      "bind", po::value<std::string>(), "Address to listen on (default 127.0.0.1)")(
+      "config", po::value<std::string>(), "Path to a config file (instead of ~/.privateconnect/config.json)")(
+      "domain", po::value<std::vector<std::string>>(),
+      "A dev domain besides localhost (NAME.DOMAIN routes); repeatable")("quiet", po::bool_switch(),
+                                                                         "No access lines in the log")(
+      "replace", po::bool_switch(), "Take the port over from the proxy (or other program) listening on it")(
+      "json", po::bool_switch(), "status: print the status object")(
+      "max-body", po::value<std::uint64_t>(),
+      "Answer 413 to request bodies over this many bytes (default: no limit)")(
+      "foreground", po::bool_switch(), "Run in the foreground (Ctrl+C stops)")(
+      "io", po::value<std::string>(), "I/O backend: auto, uring or asio (env CONNECT_PROXY_IO)")(
+      "threads", po::value<unsigned>(), "Worker threads (default: online CPUs)")(
+      "hub", po::value<std::string>(), "Hub server URL (default https://hub.privateconnect.co)")(
+      "https", po::bool_switch(), "Enable HTTPS with auto-generated certificates")(
+      "cert", po::value<std::string>(), "Path to custom TLS certificate (PEM; with --key)")(
+      "key", po::value<std::string>(), "Path to custom TLS private key (PEM; with --cert)")(
+      "trust", po::bool_switch(), "Automatically trust the CA certificate")(
+      "check", po::bool_switch(), "trust: verify that each trust store trusts the CA");
   return d;
 }
 
@@ -82,7 +83,8 @@ int run_proxy(std::vector<std::string> args) {
     return 0;
   }
   if (action != "start" && action != "stop" && action != "status" && action != "trust" && action != "untrust")
-    return usage_error("unknown proxy action '" + action + "' (this build has: start, stop, status, trust, untrust)");
+    return usage_error("unknown proxy action '" + action +
+                       "' (this build has: start, stop, status, trust, untrust)");
   if (vm["check"].as<bool>() && action != "trust") return usage_error("--check goes with the trust action");
   if (action == "stop") return run_stop();
   if (action == "status") return run_status(vm["json"].as<bool>());
@@ -105,7 +107,8 @@ int run_proxy(std::vector<std::string> args) {
   options.https = vm["https"].as<bool>();
   if (vm.count("cert")) options.cert = vm["cert"].as<std::string>();
   if (vm.count("key")) options.key = vm["key"].as<std::string>();
-  if (options.cert.has_value() != options.key.has_value()) return usage_error("--cert and --key go together: give both");
+  if (options.cert.has_value() != options.key.has_value())
+    return usage_error("--cert and --key go together: give both");
   options.trust = vm["trust"].as<bool>();
   std::string io_text = "auto";
   if (const char* env = std::getenv("CONNECT_PROXY_IO"); env && *env) io_text = env;
@@ -115,15 +118,17 @@ int run_proxy(std::vector<std::string> args) {
   options.io = *choice;
   if (vm.count("threads")) {
     options.threads = vm["threads"].as<unsigned>();
-    if (options.threads == 0 || options.threads > 1024) return usage_error("--threads must be between 1 and 1024");
+    if (options.threads == 0 || options.threads > 1024)
+      return usage_error("--threads must be between 1 and 1024");
   }
   if (action == "untrust") return run_trust(trust_action::untrust, options);
-  if (action == "trust") return run_trust(vm["check"].as<bool>() ? trust_action::check : trust_action::trust, options);
+  if (action == "trust")
+    return run_trust(vm["check"].as<bool>() ? trust_action::check : trust_action::trust, options);
   // `connect proxy --trust` alone means the trust action: with nothing but the options that decide the
   // CA (--config, --domain). Any option about running a proxy makes it a start that trusts.
   const auto about_running = [&vm] {
-    for (const char* o : {"https", "cert", "key", "foreground", "port", "bind", "replace", "hub", "io", "threads",
-                          "max-body", "quiet"}) {
+    for (const char* o : {"https", "cert", "key", "foreground", "port", "bind", "replace", "hub", "io",
+                          "threads", "max-body", "quiet"}) {
       const auto it = vm.find(o);
       if (it != vm.end() && !it->second.defaulted()) return true;
     }

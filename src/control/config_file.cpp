@@ -30,20 +30,15 @@ using json_text::parse_json;
 using json_text::shown;
 using json_text::whole_number;
 
-
-
 std::string quoted(std::string_view s) {
   return "\"" + std::string(s) + "\"";
 }
-
-
 
 bool is_ip_address(const std::string& s) {
   in_addr v4{};
   in6_addr v6{};
   return ::inet_pton(AF_INET, s.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, s.c_str(), &v6) == 1;
 }
-
 
 // Checks one parsed file into a config. Every check returns false once `error` is set; reading stops at
 // the first error, so the text names one problem the user can fix.

@@ -33,11 +33,14 @@ using namespace std::chrono_literals;
 std::string shown_home(const std::string& home) {
   const char* custom = std::getenv("PRIVATECONNECT_HOME");
   const char* user_home = std::getenv("HOME");
-  if ((!custom || !*custom) && user_home && home == std::string(user_home) + "/.privateconnect") return "~/.privateconnect";
+  if ((!custom || !*custom) && user_home && home == std::string(user_home) + "/.privateconnect")
+    return "~/.privateconnect";
   return home;
 }
 
-bool alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+bool alive(pid_t pid) {
+  return ::kill(pid, 0) == 0 || errno == EPERM;
+}
 
 // One GET of the running proxy's own page (the status object), with deadlines; empty on failure.
 std::string fetch_status(std::uint16_t port) {
@@ -51,7 +54,8 @@ std::string fetch_status(std::uint16_t port) {
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string response;
-  const std::string request = "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
+  const std::string request =
+      "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
       ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
     char buf[4096];
@@ -63,7 +67,8 @@ std::string fetch_status(std::uint16_t port) {
   }
   ::close(fd);
   const auto body = response.find("\r\n\r\n");
-  return response.starts_with("HTTP/1.1 200") && body != std::string::npos ? response.substr(body + 4) : std::string();
+  return response.starts_with("HTTP/1.1 200") && body != std::string::npos ? response.substr(body + 4)
+                                                                           : std::string();
 }
 
 }  // namespace
@@ -85,7 +90,8 @@ int run_daemon(const proxy_options& options) {
   if (log < 0) {
     const int err = errno;
     std::cerr << "[x] cannot open " << log_path << ": "
-              << (err == ELOOP ? std::string("it is a symbolic link") : std::string(std::strerror(err))) << "\n";
+              << (err == ELOOP ? std::string("it is a symbolic link") : std::string(std::strerror(err)))
+              << "\n";
     return 1;
   }
   int ready[2];
@@ -107,7 +113,7 @@ int run_daemon(const proxy_options& options) {
     ::dup2(log, 1);
     ::dup2(log, 2);
     ::dup2(ready[1], 3);
-    ::close_range(4, ~0U, 0);  // no descriptor of the shell that started us lives on in the daemon
+    ::close_range(4, ~0U, 0);             // no descriptor of the shell that started us lives on in the daemon
     log::open_file(home + "/proxy.log");  // by path, so that SIGHUP can reopen it after logrotate
     ::_exit(run_foreground(options, 3));
   }
@@ -133,8 +139,10 @@ int run_daemon(const proxy_options& options) {
     std::cout << "🌐 Starting proxy...\n\n"
               << "[ok] " << (https ? "HTTPS" : "HTTP") << " proxy started on port " << port << "\n"
               << "  Logs: " << shown_home(home) << "/proxy.log\n"
-              << "  Stop: connect proxy stop\n" << std::flush;
-    for (std::size_t at = report.find("\nwarn "); at != std::string::npos; at = report.find("\nwarn ", at + 1))
+              << "  Stop: connect proxy stop\n"
+              << std::flush;
+    for (std::size_t at = report.find("\nwarn "); at != std::string::npos;
+         at = report.find("\nwarn ", at + 1))
       std::cerr << report.substr(at + 6, report.find('\n', at + 1) - at - 6) << "\n";
     // --trust changes the trust stores from here, where the user sees the outcome, not in the daemon.
     // The proxy started: that is what the exit code says (as for --foreground); the lines say how
@@ -145,7 +153,9 @@ int run_daemon(const proxy_options& options) {
     }
     return 0;
   }
-  std::cerr << (report.starts_with("err ") ? report.substr(4) : "[x] The proxy exited before it listened; see " + home + "/proxy.log\n");
+  std::cerr << (report.starts_with("err ")
+                    ? report.substr(4)
+                    : "[x] The proxy exited before it listened; see " + home + "/proxy.log\n");
   return 1;
 }
 
@@ -205,7 +215,8 @@ int run_status(bool as_json) {
   const boost::json::value parsed = status.empty() ? boost::json::value() : boost::json::parse(status, ec);
   if (!running || ec || !parsed.is_object()) {
     if (as_json) {
-      std::cout << R"({"running":false})" << "\n";
+      std::cout << R"({"running":false})"
+                << "\n";
     } else {
       std::cout << "🌐 Proxy Status\n\n  ○ Proxy: stopped\n";
     }

@@ -140,7 +140,8 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   }
   for (const std::string& w : warnings) log::warn(w);
   // A home others can write to (or another user's) is refused before anything is written in it.
-  if (std::string home_error; !ensure_home_folder(home_error)) return fail(ready_fd, "[x] " + home_error + "\n");
+  if (std::string home_error; !ensure_home_folder(home_error))
+    return fail(ready_fd, "[x] " + home_error + "\n");
 
   const auto where = io::endpoint::from(config.bind, config.port);
   if (!where) {
@@ -162,8 +163,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   if (!listener.is_open()) {
     listener = io::listen_socket::bind(*where, 4096, ec);
     if (ec == std::errc::address_in_use && options.replace) {
-      if (const std::string why = stop_foreign_listener(*where); !why.empty())
-        return fail(ready_fd, why);
+      if (const std::string why = stop_foreign_listener(*where); !why.empty()) return fail(ready_fd, why);
       for (int attempt = 0; attempt < 100 && ec == std::errc::address_in_use; ++attempt) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the port frees as the process exits
         listener = io::listen_socket::bind(*where, 4096, ec);
@@ -295,7 +295,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
 
   int received = 0;
   while (sigwait(&stop_signals, &received) == 0 && received == SIGHUP) {  // until SIGINT or SIGTERM
-    if (log::reopen()) log::info("reopened the log on SIGHUP");  // logrotate moved proxy.log
+    if (log::reopen()) log::info("reopened the log on SIGHUP");           // logrotate moved proxy.log
   }
   log::info("received ", received == SIGINT ? "SIGINT" : "SIGTERM", "; draining");
   feed.stop();

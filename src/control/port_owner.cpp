@@ -111,8 +111,7 @@ void listening_inodes(const char* table, std::uint16_t port, const address& want
     address held;
     if (!parse_proc_address(local.substr(0, colon), held)) continue;
     if (std::strtoul(local.c_str() + colon + 1, nullptr, 16) != port) continue;
-    if (const conflict how = conflicts(want, held); how != conflict::none)
-      out.push_back({inode, how});
+    if (const conflict how = conflicts(want, held); how != conflict::none) out.push_back({inode, how});
   }
 }
 

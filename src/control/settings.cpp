@@ -5,10 +5,13 @@
 
 namespace cproxy::control {
 namespace {
-io::duration seconds(unsigned s) { return io::duration{std::int64_t{s} * 1000}; }
+io::duration seconds(unsigned s) {
+  return io::duration{std::int64_t{s} * 1000};
+}
 }  // namespace
 
-std::string resolve_settings(const proxy_options& options, settings& out, std::vector<std::string>& warnings) {
+std::string resolve_settings(const proxy_options& options, settings& out,
+                             std::vector<std::string>& warnings) {
   out.home = home_folder();
   const bool strict = options.config_path.has_value();
   const std::string path = strict ? *options.config_path : out.home + "/config.json";

@@ -17,7 +17,9 @@
 namespace cproxy::control {
 namespace json = boost::json;
 
-std::string state_path(const std::string& home) { return home + "/proxy-state.json"; }
+std::string state_path(const std::string& home) {
+  return home + "/proxy-state.json";
+}
 
 bool write_state(const std::string& home, const proxy_state& state, std::string& error) {
   json::object o;
@@ -46,10 +48,12 @@ std::optional<proxy_state> read_state(const std::string& home) {
   s.pid = static_cast<pid_t>(pid->as_int64());
   s.port = static_cast<std::uint16_t>(port->as_int64());
   if (const json::value* tls = o.if_contains("tls"); tls && tls->is_bool()) s.tls = tls->as_bool();
-  if (const json::value* at = o.if_contains("startedAt"); at && at->is_string()) s.started_at = at->as_string();
+  if (const json::value* at = o.if_contains("startedAt"); at && at->is_string())
+    s.started_at = at->as_string();
   if (const json::value* bind = o.if_contains("bind"); bind && bind->is_string()) s.bind = bind->as_string();
   if (const json::value* io = o.if_contains("io"); io && io->is_string()) s.io = io->as_string();
-  if (const json::value* ver = o.if_contains("version"); ver && ver->is_string()) s.version = ver->as_string();
+  if (const json::value* ver = o.if_contains("version"); ver && ver->is_string())
+    s.version = ver->as_string();
   return s;
 }
 

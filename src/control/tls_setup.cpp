@@ -8,8 +8,8 @@
 
 namespace cproxy::control {
 
-std::string prepare_tls(const settings& config, const proxy_options& options, const std::vector<std::string>& route_names,
-                        tls_setup& out) {
+std::string prepare_tls(const settings& config, const proxy_options& options,
+                        const std::vector<std::string>& route_names, tls_setup& out) {
   if (options.cert || options.key) {
     if (!options.cert || !options.key) return "--cert and --key go together: give both";
     tls::key_pair pair;
@@ -62,7 +62,8 @@ std::string prepare_tls(const settings& config, const proxy_options& options, co
   return {};
 }
 
-std::vector<std::string> trust_lines(const settings& config, const proxy_options& options, const tls_setup& setup) {
+std::vector<std::string> trust_lines(const settings& config, const proxy_options& options,
+                                     const tls_setup& setup) {
   if (!setup.ca) return {};
   if (options.trust) {
     std::vector<std::string> lines{"  [!] Adding CA to system trust store..."};

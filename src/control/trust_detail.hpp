@@ -58,8 +58,8 @@ struct distribution {
   std::string bundle;      // the PEM file the tools write, which OpenSSL/curl/... read
   std::vector<std::string> update_after_add;     // argv, argv[0] a bare name
   std::vector<std::string> update_after_remove;  // argv, argv[0] a bare name
-  bool relocatable = false;  // the tool can write under another root
-  std::string nss_package;   // the package that has certutil
+  bool relocatable = false;                      // the tool can write under another root
+  std::string nss_package;                       // the package that has certutil
 };
 
 // Reads ROOT/etc/os-release (ID, then ID_LIKE). nullopt with `error` set ("unknown distribution

@@ -17,7 +17,9 @@ namespace fs = std::filesystem;
 // At most this many certificates are deleted under our nickname (older CAs piled up by hand).
 constexpr int max_deletions = 16;
 
-std::string db_arg(const nss_db& db) { return "sql:" + db.dir; }
+std::string db_arg(const nss_db& db) {
+  return "sql:" + db.dir;
+}
 
 command_result certutil_run(const std::string& certutil, const nss_db& db, std::vector<std::string> args) {
   std::vector<std::string> argv{certutil, "-d", db_arg(db)};
@@ -65,7 +67,8 @@ nss_db chrome_database(const std::string& home) {
   std::string dir = home + "/.pki/nssdb";
   if (!fs::is_directory(dir, ec)) {
     const char* xdg = std::getenv("XDG_DATA_HOME");
-    const std::string xdg_dir = (xdg && *xdg == '/' ? std::string(xdg) : home + "/.local/share") + "/pki/nssdb";
+    const std::string xdg_dir =
+        (xdg && *xdg == '/' ? std::string(xdg) : home + "/.local/share") + "/pki/nssdb";
     if (fs::is_directory(xdg_dir, ec)) dir = xdg_dir;
   }
   return {dir, "NSS database " + shown_path(dir) + " (Chrome, Chromium)", has_cert9(dir), true};
@@ -90,7 +93,8 @@ std::vector<nss_db> nss_databases() {
   return out;
 }
 
-store_line nss_add(const std::string& certutil, const nss_db& db, const std::string& ca_path, const X509& ca) {
+store_line nss_add(const std::string& certutil, const nss_db& db, const std::string& ca_path,
+                   const X509& ca) {
   const std::string failed = "  [x] Could not add CA to " + db.label + ": ";
   if (!db.exists) {
     std::error_code ec;
@@ -102,7 +106,8 @@ store_line nss_add(const std::string& certutil, const nss_db& db, const std::str
   }
   // An older CA under the same nickname would shadow the new one: replace it.
   delete_ours(certutil, db);
-  const auto added = certutil_run(certutil, db, {"-A", "-t", "C,,", "-n", std::string(nickname), "-i", ca_path});
+  const auto added =
+      certutil_run(certutil, db, {"-A", "-t", "C,,", "-n", std::string(nickname), "-i", ca_path});
   if (!added.started || added.exit_code != 0) return {false, failed + command_failure("certutil", added)};
   if (const std::string why = why_not_trusted(certutil, db, ca); !why.empty()) return {false, failed + why};
   return {true, "  [ok] CA added to " + db.label};

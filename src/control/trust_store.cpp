@@ -4,15 +4,14 @@
 #include "connect/control/trust_store.hpp"
 
 #include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509_vfy.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -161,7 +160,8 @@ bool verifies_as_root(const X509& ca, const std::vector<tls::x509_ptr>& roots) {
   if (store && ctx) {
     for (const auto& root : roots) X509_STORE_add_cert(store, root.get());
     // OpenSSL 3's verifier takes the target non-const; it does not change it.
-    if (X509_STORE_CTX_init(ctx, store, const_cast<X509*>(&ca), nullptr) == 1) ok = X509_verify_cert(ctx) == 1;
+    if (X509_STORE_CTX_init(ctx, store, const_cast<X509*>(&ca), nullptr) == 1)
+      ok = X509_verify_cert(ctx) == 1;
   }
   X509_STORE_CTX_free(ctx);
   X509_STORE_free(store);
@@ -213,7 +213,8 @@ std::string no_certutil_line(std::string_view purpose) {
   std::string ignored;
   const auto dist = trust::detect_distribution(ignored);
   const std::string package = dist ? dist->nss_package : "libnss3-tools";
-  return "  [!] certutil not found — install " + package + " to " + std::string(purpose) + " Chrome and Firefox";
+  return "  [!] certutil not found — install " + package + " to " + std::string(purpose) +
+         " Chrome and Firefox";
 }
 
 bool any_nss_database(const std::vector<trust::nss_db>& dbs) {
@@ -345,7 +346,8 @@ bool ca_is_trusted(const X509& ca) {
 
 std::vector<std::string> install_ca_lines(const std::string& home) {
   const loaded_ca ca = load_ca(home);
-  if (!ca.pair.cert) return {"  [x] No usable local CA at " + shown_home(home) + "/certs/ca.crt (" + ca.error + ")"};
+  if (!ca.pair.cert)
+    return {"  [x] No usable local CA at " + shown_home(home) + "/certs/ca.crt (" + ca.error + ")"};
   std::vector<std::string> out;
   for (auto& line : add_everywhere(ca_cert_path(home), *ca.pair.cert)) out.push_back(std::move(line.text));
   return out;

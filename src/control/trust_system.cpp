@@ -12,8 +12,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "connect/core/log.hpp"
 #include "connect/control/atomic_file.hpp"
+#include "connect/core/log.hpp"
 #include "trust_detail.hpp"
 
 namespace cproxy::control::trust {
@@ -61,11 +61,11 @@ distribution make_distribution(family kind, const std::string& root) {
       d.update_after_add = {"update-ca-certificates"};
       if (!root.empty()) {
         // update-ca-certificates(8) takes every folder it uses as an option.
-        d.update_after_add.insert(d.update_after_add.end(),
-                                  {"--certsconf", root + "/etc/ca-certificates.conf", "--certsdir",
-                                   root + "/usr/share/ca-certificates", "--localcertsdir", d.anchor_dir,
-                                   "--etccertsdir", root + "/etc/ssl/certs", "--hooksdir",
-                                   root + "/etc/ca-certificates/update.d"});
+        d.update_after_add.insert(
+            d.update_after_add.end(),
+            {"--certsconf", root + "/etc/ca-certificates.conf", "--certsdir",
+             root + "/usr/share/ca-certificates", "--localcertsdir", d.anchor_dir, "--etccertsdir",
+             root + "/etc/ssl/certs", "--hooksdir", root + "/etc/ca-certificates/update.d"});
       }
       // --fresh: a removed local certificate otherwise leaves its symlink behind (update-ca-certificates(8)).
       d.update_after_remove = d.update_after_add;
@@ -107,7 +107,9 @@ bool may_write(std::string dir) {
   }
 }
 
-std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
+std::string parent_of(const std::string& path) {
+  return path.substr(0, path.rfind('/'));
+}
 
 std::string joined(const std::vector<std::string>& argv) {
   std::string out;
@@ -172,16 +174,19 @@ std::optional<distribution> detect_distribution(std::string& error) {
 store_line system_add(const std::string& ca_path, const X509& ca) {
   std::string error;
   const auto d = detect_distribution(error);
-  if (!d) return {false, "  [x] System trust store: " + error + " — add " + shown_path(ca_path) + " to it by hand"};
+  if (!d)
+    return {false, "  [x] System trust store: " + error + " — add " + shown_path(ca_path) + " to it by hand"};
   const std::string tool = d->update_after_add[0];
   if (!d->root.empty() && !d->relocatable)
-    return {false, "  [x] System trust store: " + tool + " cannot write under CONNECT_PROXY_TRUST_ROOT=" + d->root};
+    return {false,
+            "  [x] System trust store: " + tool + " cannot write under CONNECT_PROXY_TRUST_ROOT=" + d->root};
   if (!may_write(d->anchor_dir) || !may_write(parent_of(d->bundle)))
     return {false, needs_root + std::string("sudo cp ") + ca_path + " " + d->anchor + " && sudo " +
                        joined(d->update_after_add)};
   if (find_program(tool).empty()) return {false, "  [x] System trust store: " + tool + " not found"};
   if (error = write_anchor(*d, ca_path); !error.empty()) return {false, "  [x] System trust store: " + error};
-  if (error = run_update(d->update_after_add); !error.empty()) return {false, "  [x] System trust store: " + error};
+  if (error = run_update(d->update_after_add); !error.empty())
+    return {false, "  [x] System trust store: " + error};
   if (!system_trusts(ca))
     return {false, "  [x] System trust store: " + tool + " ran, but " + d->bundle + " does not trust the CA"};
   return {true, "  [ok] CA added to system trust store"};
@@ -194,9 +199,11 @@ store_line system_remove(const X509* ca) {
   const std::string tool = d->update_after_remove[0];
   if (::access(d->anchor.c_str(), F_OK) != 0) return {true, "  [ok] CA was not in system trust store"};
   if (!d->root.empty() && !d->relocatable)
-    return {false, "  [x] System trust store: " + tool + " cannot write under CONNECT_PROXY_TRUST_ROOT=" + d->root};
+    return {false,
+            "  [x] System trust store: " + tool + " cannot write under CONNECT_PROXY_TRUST_ROOT=" + d->root};
   if (!may_write(d->anchor_dir) || !may_write(parent_of(d->bundle)))
-    return {false, needs_root + std::string("sudo rm -f ") + d->anchor + " && sudo " + joined(d->update_after_remove)};
+    return {false, needs_root + std::string("sudo rm -f ") + d->anchor + " && sudo " +
+                       joined(d->update_after_remove)};
   if (find_program(tool).empty()) return {false, "  [x] System trust store: " + tool + " not found"};
   if (::unlink(d->anchor.c_str()) != 0)
     return {false, "  [x] System trust store: cannot remove " + d->anchor + ": " + std::strerror(errno)};

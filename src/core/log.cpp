@@ -21,10 +21,14 @@ std::atomic<level> min_level_{level::info};
 
 const char* name(level lv) {
   switch (lv) {
-    case level::debug: return "debug";
-    case level::info: return "info";
-    case level::warn: return "warn";
-    case level::error: return "error";
+    case level::debug:
+      return "debug";
+    case level::info:
+      return "info";
+    case level::warn:
+      return "warn";
+    case level::error:
+      return "error";
   }
   return "?";
 }
@@ -44,7 +48,9 @@ std::string iso8601_now() {
   return out;
 }
 
-void set_min_level(level lv) { min_level_.store(lv, std::memory_order_relaxed); }
+void set_min_level(level lv) {
+  min_level_.store(lv, std::memory_order_relaxed);
+}
 
 bool open_file(const std::string& path) {
   // Never through a link: one planted in the home would make us append to a file of someone else's

@@ -17,6 +17,8 @@ std::uint64_t raise_open_file_limit() {
   return lim.rlim_cur;
 }
 
-void ignore_sigpipe() { ::signal(SIGPIPE, SIG_IGN); }
+void ignore_sigpipe() {
+  ::signal(SIGPIPE, SIG_IGN);
+}
 
 }  // namespace cproxy

@@ -9,7 +9,9 @@ int hex_value(char c) noexcept {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-bool is_ctl(unsigned char c) noexcept { return (c < 0x20 && c != '\t') || c == 0x7f; }
+bool is_ctl(unsigned char c) noexcept {
+  return (c < 0x20 && c != '\t') || c == 0x7f;
+}
 }  // namespace
 
 chunked_scanner::status chunked_scanner::feed(std::string_view bytes, std::size_t& used, std::string* data) {

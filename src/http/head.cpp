@@ -16,8 +16,21 @@ bool is_tchar(unsigned char c) noexcept {
   if (c >= '0' && c <= '9') return true;
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -46,7 +59,8 @@ parse_result scan(std::string_view bytes, raw_head& out) {
   for (std::size_t i = start; i < limit; ++i) {
     const char c = bytes[i];
     if (c == '\n' && (i == start || bytes[i - 1] != '\r')) return {parse_status::invalid, 0, "bare LF"};
-    if (c == '\r' && i + 1 < bytes.size() && bytes[i + 1] != '\n') return {parse_status::invalid, 0, "bare CR"};
+    if (c == '\r' && i + 1 < bytes.size() && bytes[i + 1] != '\n')
+      return {parse_status::invalid, 0, "bare CR"};
     if (c == '\n' && i >= start + 3 && bytes[i - 2] == '\n') {
       end = i + 1;
       break;
@@ -65,7 +79,8 @@ parse_result scan(std::string_view bytes, raw_head& out) {
     rest.remove_prefix(eol + 2);
     if (line.front() == ' ' || line.front() == '\t') return {parse_status::invalid, 0, "obs-fold"};
     const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) return {parse_status::invalid, 0, "field without a name"};
+    if (colon == std::string_view::npos || colon == 0)
+      return {parse_status::invalid, 0, "field without a name"};
     const std::string_view name = line.substr(0, colon);
     for (const unsigned char c : name) {
       if (!is_tchar(c)) {
@@ -75,7 +90,8 @@ parse_result scan(std::string_view bytes, raw_head& out) {
     }
     const std::string_view value = line.substr(colon + 1);
     for (const unsigned char c : value) {
-      if ((c < 0x20 && c != '\t') || c == 0x7f) return {parse_status::invalid, 0, "control character in a field value"};
+      if ((c < 0x20 && c != '\t') || c == 0x7f)
+        return {parse_status::invalid, 0, "control character in a field value"};
     }
     out.fields.push_back({std::string(name), std::string(trim(value))});
   }
@@ -83,7 +99,8 @@ parse_result scan(std::string_view bytes, raw_head& out) {
 }
 
 // Content-Length: 1*DIGIT, every occurrence the same value, within 18 digits (no overflow).
-bool content_length(const std::vector<field>& fields, bool& present, std::uint64_t& value, std::string& error) {
+bool content_length(const std::vector<field>& fields, bool& present, std::uint64_t& value,
+                    std::string& error) {
   present = false;
   for (const field& f : fields) {
     if (!iequals(f.name, "content-length")) continue;
@@ -105,7 +122,8 @@ bool content_length(const std::vector<field>& fields, bool& present, std::uint64
 }
 
 // Transfer-Encoding: the codings of every occurrence, in order; the last must be chunked, and only once.
-bool transfer_encoding(const std::vector<field>& fields, bool& present, bool& chunked_last, std::string& error) {
+bool transfer_encoding(const std::vector<field>& fields, bool& present, bool& chunked_last,
+                       std::string& error) {
   present = false;
   chunked_last = false;
   int chunked_count = 0;
@@ -135,8 +153,10 @@ struct framing_fields {
   bool has_te = false;
   bool chunked_last = false;
 };
-bool read_framing_fields(const std::vector<field>& fields, framing_fields& f, std::uint64_t& length, std::string& error) {
-  return content_length(fields, f.has_length, length, error) && transfer_encoding(fields, f.has_te, f.chunked_last, error);
+bool read_framing_fields(const std::vector<field>& fields, framing_fields& f, std::uint64_t& length,
+                         std::string& error) {
+  return content_length(fields, f.has_length, length, error) &&
+         transfer_encoding(fields, f.has_te, f.chunked_last, error);
 }
 
 const field* find(const std::vector<field>& fields, std::string_view name) {
@@ -205,11 +225,13 @@ parse_result parse_request(std::string_view bytes, request_head& out) {
 
   std::string error;
   framing_fields framing_of;
-  if (!read_framing_fields(out.fields, framing_of, out.content_length, error)) return {parse_status::invalid, 0, error};
+  if (!read_framing_fields(out.fields, framing_of, out.content_length, error))
+    return {parse_status::invalid, 0, error};
   if (framing_of.has_te) {
     if (out.version == 10) return {parse_status::invalid, 0, "Transfer-Encoding in HTTP/1.0"};
     if (framing_of.has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
-    if (!framing_of.chunked_last) return {parse_status::invalid, 0, "Transfer-Encoding not ending in chunked"};
+    if (!framing_of.chunked_last)
+      return {parse_status::invalid, 0, "Transfer-Encoding not ending in chunked"};
     out.body = framing::chunked;
   } else if (framing_of.has_length && out.content_length > 0) {
     out.body = framing::length;
@@ -233,14 +255,17 @@ parse_result parse_request(std::string_view bytes, request_head& out) {
     if (uri->has_userinfo()) return {parse_status::invalid, 0, "userinfo in the request target"};
     out.authority = std::string(uri->encoded_authority());
     out.absolute_form = true;
-    if (hosts == 1 && !iequals(out.authority, out.host)) return {parse_status::invalid, 0, "target authority differs from Host"};
+    if (hosts == 1 && !iequals(out.authority, out.host))
+      return {parse_status::invalid, 0, "target authority differs from Host"};
   }
 
   const bool close = connection_has(out.fields, "close");
   out.keep_alive = out.version == 11 ? !close : (!close && connection_has(out.fields, "keep-alive"));
   if (const field* upgrade = find(out.fields, "upgrade"))
-    out.upgrade_websocket = out.method == "GET" && has_token(upgrade->value, "websocket") && connection_has(out.fields, "upgrade");
-  if (const field* expect = find(out.fields, "expect")) out.expect_continue = iequals(expect->value, "100-continue");
+    out.upgrade_websocket = out.method == "GET" && has_token(upgrade->value, "websocket") &&
+                            connection_has(out.fields, "upgrade");
+  if (const field* expect = find(out.fields, "expect"))
+    out.expect_continue = iequals(expect->value, "100-continue");
   return {parse_status::complete, raw.skipped + raw.text.size(), {}};
 }
 
@@ -263,8 +288,10 @@ parse_result parse_response(std::string_view bytes, std::string_view request_met
 
   std::string error;
   framing_fields framing_of;
-  if (!read_framing_fields(out.fields, framing_of, out.content_length, error)) return {parse_status::invalid, 0, error};
-  if (framing_of.has_te && framing_of.has_length) return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
+  if (!read_framing_fields(out.fields, framing_of, out.content_length, error))
+    return {parse_status::invalid, 0, error};
+  if (framing_of.has_te && framing_of.has_length)
+    return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
 
   const bool bodiless = request_method == "HEAD" || out.status / 100 == 1 || out.status == 204 ||
                         out.status == 304 || (request_method == "CONNECT" && out.status / 100 == 2);

@@ -10,10 +10,18 @@ namespace {
 
 // Fields the proxy always drops from a request: hop-by-hop ones, and those it sets itself.
 bool dropped_request_field(std::string_view name, bool upgrading) {
-  static constexpr std::string_view always[] = {
-      "connection",        "keep-alive",        "proxy-connection", "te",
-      "x-forwarded-for",   "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
-      "forwarded",         "x-private-connect-proxy", "x-private-connect-route", "proxy-authorization"};
+  static constexpr std::string_view always[] = {"connection",
+                                                "keep-alive",
+                                                "proxy-connection",
+                                                "te",
+                                                "x-forwarded-for",
+                                                "x-forwarded-proto",
+                                                "x-forwarded-host",
+                                                "x-forwarded-port",
+                                                "forwarded",
+                                                "x-private-connect-proxy",
+                                                "x-private-connect-route",
+                                                "proxy-authorization"};
   for (const std::string_view n : always)
     if (iequals(name, n)) return true;
   if (!upgrading && iequals(name, "upgrade")) return true;
@@ -25,7 +33,8 @@ bool dropped_request_field(std::string_view name, bool upgrading) {
 // A field named in a Connection header is hop-by-hop too, except those that frame or route the
 // message: a client listing Content-Length there must not get its body read as a second request.
 bool listed_in_connection(const std::vector<field>& fields, std::string_view name) {
-  if (iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "host")) return false;
+  if (iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "host"))
+    return false;
   for (const field& f : fields)
     if (iequals(f.name, "connection") && has_token(f.value, name)) return true;
   return false;
@@ -58,7 +67,8 @@ hop_trail follow_trail(const request_head& head, std::string_view route_name) {
     if (iequals(f.name, "x-private-connect-proxy")) {
       unsigned seen = 0;
       const auto [end, ec] = std::from_chars(f.value.data(), f.value.data() + f.value.size(), seen);
-      if (ec == std::errc{} && end == f.value.data() + f.value.size()) t.hops = seen >= max_hops ? max_hops : seen + 1;
+      if (ec == std::errc{} && end == f.value.data() + f.value.size())
+        t.hops = seen >= max_hops ? max_hops : seen + 1;
     } else if (iequals(f.name, "x-private-connect-route")) {
       if (has_token(f.value, route_name)) t.loop = true;
       if (!t.routes.empty()) t.routes += ',';
@@ -71,7 +81,8 @@ hop_trail follow_trail(const request_head& head, std::string_view route_name) {
   return t;
 }
 
-std::string forward_request_head(const request_head& head, const forward_context& ctx, const hop_trail& trail) {
+std::string forward_request_head(const request_head& head, const forward_context& ctx,
+                                 const hop_trail& trail) {
   std::string out;
   out.reserve(512);
   out += head.method;
@@ -112,8 +123,9 @@ std::string client_response_head(const response_head& head, bool keep_alive, boo
       append_field(out, f.name, f.value);
       continue;
     }
-    if (iequals(f.name, "connection") || iequals(f.name, "keep-alive") || iequals(f.name, "proxy-connection") ||
-        iequals(f.name, "upgrade") || iequals(f.name, "x-private-connect-proxy") ||
+    if (iequals(f.name, "connection") || iequals(f.name, "keep-alive") ||
+        iequals(f.name, "proxy-connection") || iequals(f.name, "upgrade") ||
+        iequals(f.name, "x-private-connect-proxy") ||
         (unchunked && (iequals(f.name, "transfer-encoding") || iequals(f.name, "trailer"))) ||
         listed_in_connection(head.fields, f.name))
       continue;

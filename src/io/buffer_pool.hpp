@@ -11,7 +11,8 @@ namespace cproxy::io::detail {
 
 class buffer_pool {
  public:
-  buffer_pool(std::size_t buffer_size, std::size_t max_kept) : buffer_size_(buffer_size), max_kept_(max_kept) {
+  buffer_pool(std::size_t buffer_size, std::size_t max_kept)
+      : buffer_size_(buffer_size), max_kept_(max_kept) {
     free_.reserve(max_kept);  // give_back() then never allocates
   }
   buffer_pool(const buffer_pool&) = delete;

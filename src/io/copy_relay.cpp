@@ -22,7 +22,6 @@ coro::task<io_result> send_everything(socket_impl* to, std::span<const std::byte
   co_return io_result{{}, sent};
 }
 
-
 }  // namespace
 
 coro::task<io_result> copy_some(socket_impl* from, socket_impl* to, std::size_t max, duration idle) {

@@ -55,8 +55,12 @@ std::optional<endpoint> endpoint::parse(std::string_view host_port) {
   return from(host, static_cast<std::uint16_t>(value));
 }
 
-endpoint endpoint::loopback_v4(std::uint16_t port) { return *from("127.0.0.1", port); }
-endpoint endpoint::loopback_v6(std::uint16_t port) { return *from("::1", port); }
+endpoint endpoint::loopback_v4(std::uint16_t port) {
+  return *from("127.0.0.1", port);
+}
+endpoint endpoint::loopback_v6(std::uint16_t port) {
+  return *from("::1", port);
+}
 
 endpoint endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) {
   endpoint e;

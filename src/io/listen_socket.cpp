@@ -17,7 +17,9 @@ listen_socket& listen_socket::operator=(listen_socket&& o) noexcept {
   }
   return *this;
 }
-listen_socket::~listen_socket() { close(); }
+listen_socket::~listen_socket() {
+  close();
+}
 
 void listen_socket::close() noexcept {
   if (fd_ != invalid) ::close(fd_);

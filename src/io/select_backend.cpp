@@ -13,7 +13,9 @@
 
 namespace cproxy::io {
 
-std::string_view to_string(backend_kind k) noexcept { return k == backend_kind::uring ? "uring" : "asio"; }
+std::string_view to_string(backend_kind k) noexcept {
+  return k == backend_kind::uring ? "uring" : "asio";
+}
 
 std::optional<backend_choice> parse_backend_choice(std::string_view text) {
   if (text == "auto") return backend_choice::automatic;
@@ -38,14 +40,20 @@ std::string probe_uring() {
   std::string missing;
   if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
     const std::pair<int, const char*> needed[] = {
-        {IORING_OP_ACCEPT, "accept"},     {IORING_OP_CONNECT, "connect"},
-        {IORING_OP_RECV, "recv"},         {IORING_OP_SEND, "send"},
-        {IORING_OP_SENDMSG, "sendmsg"},   {IORING_OP_TIMEOUT, "timeout"},
-        {IORING_OP_LINK_TIMEOUT, "link_timeout"}, {IORING_OP_ASYNC_CANCEL, "async_cancel"},
-        {IORING_OP_READ, "read"},         {IORING_OP_POLL_ADD, "poll_add"},
+        {IORING_OP_ACCEPT, "accept"},
+        {IORING_OP_CONNECT, "connect"},
+        {IORING_OP_RECV, "recv"},
+        {IORING_OP_SEND, "send"},
+        {IORING_OP_SENDMSG, "sendmsg"},
+        {IORING_OP_TIMEOUT, "timeout"},
+        {IORING_OP_LINK_TIMEOUT, "link_timeout"},
+        {IORING_OP_ASYNC_CANCEL, "async_cancel"},
+        {IORING_OP_READ, "read"},
+        {IORING_OP_POLL_ADD, "poll_add"},
     };
     for (const auto& [opcode, name] : needed) {
-      if (!io_uring_opcode_supported(probe, opcode)) missing += missing.empty() ? name : std::string(", ") + name;
+      if (!io_uring_opcode_supported(probe, opcode))
+        missing += missing.empty() ? name : std::string(", ") + name;
     }
     io_uring_free_probe(probe);
   } else {
@@ -72,7 +80,8 @@ std::unique_ptr<context> make_context(backend_kind kind) {
 #ifdef CONNECT_HAVE_URING
   if (kind == backend_kind::uring) return std::make_unique<uring::uring_context>();
 #else
-  if (kind == backend_kind::uring) throw std::system_error(std::make_error_code(std::errc::not_supported), "io_uring");
+  if (kind == backend_kind::uring)
+    throw std::system_error(std::make_error_code(std::errc::not_supported), "io_uring");
 #endif
   return make_asio_context();
 }

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "byte_buffer.hpp"
-#include "connection.hpp"
 #include "connect/io/stream.hpp"
+#include "connection.hpp"
 
 namespace cproxy::proxy {
 

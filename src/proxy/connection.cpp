@@ -48,9 +48,12 @@ coro::task<request_read> read_request(client_side* c, exchange* ex, http::reques
   const clock::time_point deadline = clock::now() + t.header;
   head_result rs = co_await read_head(c->stream, &c->in, head_target{head, nullptr, nullptr}, deadline);
   switch (rs.what) {
-    case head_result::status::complete: c->in.consume(rs.length); co_return request_read::complete;
+    case head_result::status::complete:
+      c->in.consume(rs.length);
+      co_return request_read::complete;
     case head_result::status::closed:
-    case head_result::status::timeout: co_return request_read::closed;
+    case head_result::status::timeout:
+      co_return request_read::closed;
     case head_result::status::invalid:
       co_await answer_failure(c, ex, downstream_failure(failure_kind::bad_request, std::move(rs.error)));
       co_return request_read::failed;
@@ -79,11 +82,12 @@ void finish_exchange(const client_side& c, exchange* ex) {
   ex->times.finished = clock::now();
   if (!c.env->options->access_log) return;
   const http::request_head& head = *ex->request;
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(ex->times.finished - ex->times.started).count();
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(ex->times.finished - ex->times.started).count();
   char duration[32];
   std::snprintf(duration, sizeof duration, "%.2fms", static_cast<double>(micros) / 1000.0);
-  log::info(c.ip, " ", head.method, " ", head.is_connect() || head.absolute_form ? "" : head.host, head.target, " ",
-            ex->status, " ", ex->response_bytes, "B ", duration);
+  log::info(c.ip, " ", head.method, " ", head.is_connect() || head.absolute_form ? "" : head.host,
+            head.target, " ", ex->status, " ", ex->response_bytes, "B ", duration);
 }
 
 // After an error answer the client may still be sending a body nobody read; closing with unread bytes
@@ -94,7 +98,8 @@ coro::task<void> linger(client_side* c) {
   c->in.consume(c->in.size());
   const clock::time_point deadline = clock::now() + linger_time;
   for (;;) {  // until the client closes, goes quiet for a second, or the linger time is up
-    const io::io_result r = co_await read_more(c->stream, &c->in, std::min(left_until(deadline), linger_quiet));
+    const io::io_result r =
+        co_await read_more(c->stream, &c->in, std::min(left_until(deadline), linger_quiet));
     if (r.ec || r.bytes == 0 || clock::now() >= deadline) co_return;
     c->in.consume(c->in.size());
   }
@@ -144,14 +149,16 @@ coro::task<void> serve_tls_port(io::socket client, client_side* c) {
   tls::ssl_ptr session = c->env->options->tls->new_session();
   if (!session) co_return;
   const std::string_view hello = c->in.view();
-  tls::tls_stream secure(std::move(client), std::move(session),
-                         std::span<const std::byte>(reinterpret_cast<const std::byte*>(hello.data()), hello.size()));
+  tls::tls_stream secure(
+      std::move(client), std::move(session),
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(hello.data()), hello.size()));
   c->in.consume(hello.size());
   const std::error_code shaken = co_await secure.handshake(c->w->ctx, t.handshake);
   if (shaken) {
     // A TLS failure (an unknown CA, an old protocol) is worth a line; a client that left or stalled
     // mid-handshake is not, as a plain client that leaves before its request is not.
-    if (!secure.failure_reason().empty()) log::info("TLS handshake with ", c->ip, " failed: ", secure.failure_reason());
+    if (!secure.failure_reason().empty())
+      log::info("TLS handshake with ", c->ip, " failed: ", secure.failure_reason());
     co_return;
   }
   c->stream = &secure;
@@ -161,7 +168,8 @@ coro::task<void> serve_tls_port(io::socket client, client_side* c) {
 
 }  // namespace
 
-coro::task<void> serve_client(io::stream* client, std::string client_ip, bool secure, const server_env* env, worker_env* worker) {
+coro::task<void> serve_client(io::stream* client, std::string client_ip, bool secure, const server_env* env,
+                              worker_env* worker) {
   client_side c;
   c.env = env;
   c.w = worker;

@@ -8,8 +8,8 @@
 #include <string>
 #include <unordered_set>
 
-#include "connect/coro/task.hpp"
 #include "connect/core/published.hpp"
+#include "connect/coro/task.hpp"
 #include "connect/io/stream.hpp"
 #include "connect/proxy/server.hpp"
 #include "connect/route/table.hpp"
@@ -28,8 +28,8 @@ struct worker_env {
   explicit worker_env(const published<route::table>& source) : routes(source) {}
   published<route::table>::reader routes;
   std::unique_ptr<upstream_connector> upstreams;  // set when the worker starts (it needs the context)
-  bool splice = false;     // the worker's backend splices without copying
-  bool draining = false;   // stop(): finish the request in progress, then close
+  bool splice = false;                            // the worker's backend splices without copying
+  bool draining = false;                          // stop(): finish the request in progress, then close
   io::context* ctx = nullptr;
   std::unordered_set<io::stream*> idle_clients;  // waiting for a next request: closed at once on drain
 };
@@ -37,6 +37,7 @@ struct worker_env {
 coro::task<void> serve_connection(io::socket client, const server_env* env, worker_env* worker);
 // The requests of a client whose stream is ready (plain, or TLS after its handshake): what
 // serve_connection does after sniff and tls_accept. Tests drive the pipeline in process through it.
-coro::task<void> serve_client(io::stream* client, std::string client_ip, bool secure, const server_env* env, worker_env* worker);
+coro::task<void> serve_client(io::stream* client, std::string client_ip, bool secure, const server_env* env,
+                              worker_env* worker);
 
 }  // namespace cproxy::proxy

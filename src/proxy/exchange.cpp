@@ -10,7 +10,9 @@
 namespace cproxy::proxy {
 namespace {
 
-std::span<const std::byte> bytes_of(const std::string& s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
 
 // Body bytes that arrived with the head are checked before any upstream is dialled: a malformed chunk
 // size there must get its 400 without the head having gone anywhere.
@@ -21,13 +23,15 @@ std::optional<failure> check_buffered_body(const client_side* c, const http::req
   if (scanner.feed(c->in.view(), used) == http::chunked_scanner::status::invalid)
     return downstream_failure(failure_kind::bad_request, "invalid chunked body");
   const std::uint64_t max_body = c->env->options->max_body;
-  if (max_body > 0 && scanner.payload_bytes() > max_body) return downstream_failure(failure_kind::body_too_large);
+  if (max_body > 0 && scanner.payload_bytes() > max_body)
+    return downstream_failure(failure_kind::body_too_large);
   return std::nullopt;
 }
 
 }  // namespace
 
-coro::task<exchange_end> send_own_answer(client_side* c, exchange* ex, unsigned status, std::string answer, bool keep_alive) {
+coro::task<exchange_end> send_own_answer(client_side* c, exchange* ex, unsigned status, std::string answer,
+                                         bool keep_alive) {
   ex->status = status;
   ex->response_bytes = answer.size();
   const io::io_result sent = co_await c->stream->write_all(bytes_of(answer), c->env->options->timeouts.idle);
@@ -47,7 +51,8 @@ coro::task<exchange_end> answer_failure(client_side* c, exchange* ex, failure f)
 
 coro::task<dial_result> connect_upstream(client_side* c, exchange* ex, bool allow_pooled) {
   // Where restart-holding plugs in: a refused connect may be retried here until the hold runs out.
-  dial_result d = co_await c->w->upstreams->connect(ex->route, c->env->options->timeouts.connect, allow_pooled);
+  dial_result d =
+      co_await c->w->upstreams->connect(ex->route, c->env->options->timeouts.connect, allow_pooled);
   ex->reused_upstream = d.reused;
   if (!d.failed) ex->times.connected = std::chrono::steady_clock::now();
   co_return d;
@@ -58,20 +63,24 @@ coro::task<exchange_end> open_tunnel(client_side* c, exchange* ex) {
   if (d.failed) co_return co_await answer_failure(c, ex, std::move(*d.failed));
   const std::string established = connect_established_response();
   ex->status = 200;
-  const io::io_result sent = co_await c->stream->write_all(bytes_of(established), c->env->options->timeouts.idle);
+  const io::io_result sent =
+      co_await c->stream->write_all(bytes_of(established), c->env->options->timeouts.idle);
   if (sent.ec) co_return exchange_end::close;
   ex->response_bytes = established.size();
   byte_buffer nothing;
-  co_await tunnel(c->stream, &c->in, d.stream.get(), &nothing, c->env->options->timeouts.tunnel_idle, c->w->splice);
+  co_await tunnel(c->stream, &c->in, d.stream.get(), &nothing, c->env->options->timeouts.tunnel_idle,
+                  c->w->splice);
   co_return exchange_end::close;
 }
 
 coro::task<exchange_end> run_exchange(client_side* c, exchange* ex) {
   route_decision where = resolve_route(c, ex);
-  if (!where.route) co_return co_await send_own_answer(c, ex, where.status, std::move(where.answer), where.keep_alive);
+  if (!where.route)
+    co_return co_await send_own_answer(c, ex, where.status, std::move(where.answer), where.keep_alive);
   ex->route = where.route;
   if (ex->request->is_connect()) co_return co_await open_tunnel(c, ex);
-  if (std::optional<failure> bad = check_buffered_body(c, *ex->request)) co_return co_await answer_failure(c, ex, std::move(*bad));
+  if (std::optional<failure> bad = check_buffered_body(c, *ex->request))
+    co_return co_await answer_failure(c, ex, std::move(*bad));
 
   // A pooled connection may turn out closed by the upstream before it read anything: then once more on
   // a fresh one.

@@ -14,11 +14,13 @@ std::string concat(std::initializer_list<std::string_view> parts) {
 
 }  // namespace
 
-failure_answer answer_for(const failure& f, const route::route* route, std::string_view client_ip, std::uint64_t max_body) {
+failure_answer answer_for(const failure& f, const route::route* route, std::string_view client_ip,
+                          std::uint64_t max_body) {
   const std::string_view name = route ? std::string_view(route->name) : std::string_view("-");
   failure_answer a;
   switch (f.kind) {
-    case failure_kind::client_gone: return a;  // nobody to answer, nothing worth a line
+    case failure_kind::client_gone:
+      return a;  // nobody to answer, nothing worth a line
     case failure_kind::bad_request:
       a = {400, bad_request_response(), concat({"400 from ", client_ip, ": ", f.detail})};
       break;
@@ -26,10 +28,12 @@ failure_answer answer_for(const failure& f, const route::route* route, std::stri
       a = {431, too_large_response(), concat({"431 from ", client_ip, ": request head over 64 KiB"})};
       break;
     case failure_kind::body_too_large:
-      a = {413, body_too_large_response(max_body), concat({"413 from ", client_ip, ": body over --max-body"})};
+      a = {413, body_too_large_response(max_body),
+           concat({"413 from ", client_ip, ": body over --max-body"})};
       break;
     case failure_kind::refused:
-      a = {502, bad_gateway_response(name, ""), concat({"502 ", name, ": ", route ? route->upstream_text() : "", " refused the connection"})};
+      a = {502, bad_gateway_response(name, ""),
+           concat({"502 ", name, ": ", route ? route->upstream_text() : "", " refused the connection"})};
       break;
     case failure_kind::connect_timeout:
       a = {504, gateway_timeout_response(name),
@@ -57,7 +61,8 @@ failure_answer answer_for(const failure& f, const route::route* route, std::stri
   if (f.response_started) {
     // Closing is all that is left; an upstream that broke off its own response is still worth a line.
     const bool upstream = f.source == failure_source::upstream;
-    return failure_answer{0, {}, upstream ? concat({name, ": the response broke off: ", f.detail}) : std::string{}};
+    return failure_answer{
+        0, {}, upstream ? concat({name, ": the response broke off: ", f.detail}) : std::string{}};
   }
   return a;
 }

@@ -19,6 +19,7 @@ struct failure_answer {
 
 // `route`: the exchange's route, or null before one was resolved. `client_ip` names the client in the
 // line of a bad request; `max_body` is the limit a 413 states.
-failure_answer answer_for(const failure& f, const route::route* route, std::string_view client_ip, std::uint64_t max_body);
+failure_answer answer_for(const failure& f, const route::route* route, std::string_view client_ip,
+                          std::uint64_t max_body);
 
 }  // namespace cproxy::proxy

@@ -6,13 +6,16 @@
 namespace cproxy::proxy {
 namespace {
 
-std::span<const std::byte> bytes_of(const std::string& s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
 
 // Who a body relay's error belongs to: the client's side (a bad or oversized body, or a client that
 // left) or the upstream's (it stopped reading).
 failure body_failure(const relay_outcome& b) {
   if (b.read_error == std::errc::file_too_large) return downstream_failure(failure_kind::body_too_large);
-  if (b.read_error == std::errc::bad_message) return downstream_failure(failure_kind::bad_request, "invalid chunked body");
+  if (b.read_error == std::errc::bad_message)
+    return downstream_failure(failure_kind::bad_request, "invalid chunked body");
   if (b.read_error) return downstream_failure(failure_kind::client_gone, b.read_error.message());
   return upstream_failure(failure_kind::upstream_stalled, b.write_error.message());
 }
@@ -33,8 +36,8 @@ coro::task<std::optional<failure>> send_request_body(client_side* c, exchange* e
   co_return std::nullopt;
 }
 
-coro::task<std::optional<failure>> forward_request(client_side* c, exchange* ex, io::stream* up, const http::hop_trail* trail,
-                                                   bool* body_sent) {
+coro::task<std::optional<failure>> forward_request(client_side* c, exchange* ex, io::stream* up,
+                                                   const http::hop_trail* trail, bool* body_sent) {
   const http::request_head& head = *ex->request;
   const http::forward_context fwd{c->ip, c->env->port, c->secure ? "https" : "http", ex->route->name};
   const std::string forwarded = http::forward_request_head(head, fwd, *trail);

@@ -10,7 +10,8 @@ constexpr std::size_t read_chunk = 16 * 1024;
 // or after `from`. Parsing only then keeps a peer that trickles bytes from costing a parse per byte.
 bool may_hold_head(std::string_view buf, std::size_t from) {
   const std::size_t start = from > 3 ? from - 3 : 0;
-  return buf.find("\n\r\n", start) != std::string_view::npos || buf.find("\n\n", start) != std::string_view::npos;
+  return buf.find("\n\r\n", start) != std::string_view::npos ||
+         buf.find("\n\n", start) != std::string_view::npos;
 }
 
 http::parse_result parse(const head_target& t, std::string_view bytes) {
@@ -32,7 +33,8 @@ coro::task<io::io_result> read_more(io::stream* s, byte_buffer* buf, io::duratio
   co_return r;
 }
 
-coro::task<head_result> read_head(io::stream* from, byte_buffer* buf, head_target target, clock::time_point deadline) {
+coro::task<head_result> read_head(io::stream* from, byte_buffer* buf, head_target target,
+                                  clock::time_point deadline) {
   using status = head_result::status;
   std::size_t scanned = 0;
   // Bounded: each pass reads at least one byte, and a head never exceeds header_limit.
@@ -40,7 +42,8 @@ coro::task<head_result> read_head(io::stream* from, byte_buffer* buf, head_targe
     if (!buf->empty() && may_hold_head(buf->view(), scanned)) {
       http::parse_result r = parse(target, buf->view());
       if (r.status == http::parse_status::complete) co_return head_result{status::complete, r.consumed, {}};
-      if (r.status == http::parse_status::invalid) co_return head_result{status::invalid, 0, std::move(r.error)};
+      if (r.status == http::parse_status::invalid)
+        co_return head_result{status::invalid, 0, std::move(r.error)};
       if (r.status == http::parse_status::too_large) co_return head_result{status::too_large, 0, {}};
     }
     if (buf->size() >= http::header_limit) co_return head_result{status::too_large, 0, {}};

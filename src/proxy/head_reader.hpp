@@ -30,7 +30,8 @@ struct head_result {
 
 // Reads from `from` into `buf` until `target` holds a whole head, the deadline passes, or the peer
 // closes. Bytes past the head stay in `buf`.
-coro::task<head_result> read_head(io::stream* from, byte_buffer* buf, head_target target, clock::time_point deadline);
+coro::task<head_result> read_head(io::stream* from, byte_buffer* buf, head_target target,
+                                  clock::time_point deadline);
 
 // Appends what one read of `s` brings (up to 16 KiB) to `buf`.
 coro::task<io::io_result> read_more(io::stream* s, byte_buffer* buf, io::duration timeout);

@@ -15,7 +15,8 @@ constexpr std::size_t copy_buffer_size = 64 * 1024;
 constexpr std::uint64_t splice_threshold = 256 * 1024;
 
 // Sends the first `n` bytes of `pending` and removes them from it.
-coro::task<std::error_code> flush_pending(byte_buffer* pending, std::size_t n, io::stream* to, io::duration idle) {
+coro::task<std::error_code> flush_pending(byte_buffer* pending, std::size_t n, io::stream* to,
+                                          io::duration idle) {
   if (n == 0) co_return std::error_code{};
   const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(pending->view().data()), n);
   const io::io_result w = co_await to->write_all(bytes, idle);
@@ -24,12 +25,14 @@ coro::task<std::error_code> flush_pending(byte_buffer* pending, std::size_t n, i
 }
 
 // A relay's copy buffer; not zeroed (the reads fill it).
-std::unique_ptr<std::byte[]> copy_buffer(std::size_t n) { return std::unique_ptr<std::byte[]>(new std::byte[n]); }
+std::unique_ptr<std::byte[]> copy_buffer(std::size_t n) {
+  return std::unique_ptr<std::byte[]>(new std::byte[n]);
+}
 
 }  // namespace
 
-coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, io::stream* to, std::uint64_t length,
-                                       io::duration idle, bool may_splice) {
+coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, io::stream* to,
+                                       std::uint64_t length, io::duration idle, bool may_splice) {
   relay_outcome out;
   const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(length, pending->size()));
   out.write_error = co_await flush_pending(pending, first, to, idle);
@@ -77,8 +80,8 @@ coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, i
   co_return out;
 }
 
-coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
-                                        bool unchunk, std::uint64_t limit) {
+coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to,
+                                        io::duration idle, bool unchunk, std::uint64_t limit) {
   relay_outcome out;
   http::chunked_scanner scanner;
   std::string payload;
@@ -99,7 +102,8 @@ coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, 
       if (unchunk) {
         pending->consume(used);
         if (!payload.empty()) {
-          const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size());
+          const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(payload.data()),
+                                                 payload.size());
           out.write_error = (co_await to->write_all(bytes, idle)).ec;
         }
       } else {
@@ -119,8 +123,8 @@ coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, 
   }
 }
 
-coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
-                                          const bool* stop) {
+coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to,
+                                          io::duration idle, const bool* stop) {
   relay_outcome out;
   out.write_error = co_await flush_pending(pending, pending->size(), to, idle);
   if (out.write_error) co_return out;
@@ -149,7 +153,8 @@ struct tunnel_state {
   bool failed = false;
 };
 
-coro::task<void> one_way(tunnel_state* st, int from_index, byte_buffer* pending, io::duration idle, bool may_splice) {
+coro::task<void> one_way(tunnel_state* st, int from_index, byte_buffer* pending, io::duration idle,
+                         bool may_splice) {
   io::stream* from = st->ends[from_index];
   io::stream* to = st->ends[1 - from_index];
   relay_outcome r;

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <system_error>
 
-#include "connect/coro/task.hpp"
 #include "byte_buffer.hpp"
+#include "connect/coro/task.hpp"
 #include "connect/io/stream.hpp"
 
 namespace cproxy::proxy {
@@ -20,18 +20,18 @@ struct relay_outcome {
 };
 
 // Exactly `length` bytes (a Content-Length body).
-coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, io::stream* to, std::uint64_t length,
-                                       io::duration idle, bool may_splice);
+coro::task<relay_outcome> relay_length(io::stream* from, byte_buffer* pending, io::stream* to,
+                                       std::uint64_t length, io::duration idle, bool may_splice);
 // A chunked body, checked as it passes; a malformed one ends with read_error = bad_message. Bytes past
 // its end stay in `pending`. With `unchunk`, only the payload goes on (for an HTTP/1.0 client, which
 // cannot read chunked: the end of the body is then the end of the connection).
 // `limit` (0: none) bounds the payload: past it the relay stops with read_error = file_too_large.
-coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
-                                        bool unchunk = false, std::uint64_t limit = 0);
+coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, io::stream* to,
+                                        io::duration idle, bool unchunk = false, std::uint64_t limit = 0);
 // Until the source closes (a response without length). `stop` (a tunnel's failed flag) ends it before
 // its next read once set: a read started after the tunnel cancelled its ends would wait for `idle`.
-coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to, io::duration idle,
-                                          const bool* stop = nullptr);
+coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to,
+                                          io::duration idle, const bool* stop = nullptr);
 // Both directions until both ends have closed, or either fails, or nothing moves for `idle`.
 coro::task<void> tunnel(io::stream* client, byte_buffer* client_pending, io::stream* upstream,
                         byte_buffer* upstream_pending, io::duration idle, bool may_splice);

@@ -11,7 +11,9 @@
 namespace cproxy::proxy {
 namespace {
 
-std::span<const std::byte> bytes_of(const std::string& s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
 
 // While a slow upstream thinks, watches the client: if it goes away, the upstream is released at once
 // instead of when its answer finally comes. Bytes that arrive instead (a pipelined request) are kept.
@@ -24,8 +26,8 @@ coro::task<void> watch_client(client_side* c, io::stream* up, bool* client_gone,
 }
 
 // The response head: a quick answer is read directly; a slow one with the client watched meanwhile.
-coro::task<head_result> await_response_head(client_side* c, io::stream* up, byte_buffer* up_in, head_target target,
-                                            bool* client_gone) {
+coro::task<head_result> await_response_head(client_side* c, io::stream* up, byte_buffer* up_in,
+                                            head_target target, bool* client_gone) {
   const clock::time_point deadline = clock::now() + c->env->options->timeouts.response;
   const clock::time_point quick = std::min(deadline, clock::now() + std::chrono::seconds(1));
   head_result rs = co_await read_head(up, up_in, target, quick);
@@ -42,12 +44,16 @@ coro::task<head_result> await_response_head(client_side* c, io::stream* up, byte
 failure head_failure(const head_result& rs, const client_side* c, bool replayable, bool nothing_read) {
   switch (rs.what) {
     case head_result::status::timeout:
-      return upstream_failure(failure_kind::response_timeout,
-                              "no response within " + std::to_string(c->env->options->timeouts.response.count()) + " ms");
-    case head_result::status::invalid: return upstream_failure(failure_kind::invalid_response, rs.error);
-    case head_result::status::too_large: return upstream_failure(failure_kind::invalid_response, "a response head over 64 KiB");
+      return upstream_failure(
+          failure_kind::response_timeout,
+          "no response within " + std::to_string(c->env->options->timeouts.response.count()) + " ms");
+    case head_result::status::invalid:
+      return upstream_failure(failure_kind::invalid_response, rs.error);
+    case head_result::status::too_large:
+      return upstream_failure(failure_kind::invalid_response, "a response head over 64 KiB");
     case head_result::status::closed:
-    case head_result::status::complete: break;
+    case head_result::status::complete:
+      break;
   }
   failure f = upstream_failure(failure_kind::upstream_closed);
   f.retryable = replayable && nothing_read;  // a pooled connection closed under us: nothing was acted on
@@ -92,10 +98,12 @@ coro::task<final_head> receive_response_head(client_side* c, exchange* ex, io::s
     if (rs.what != head_result::status::complete)
       co_return final_head{0, body_sent, head_failure(rs, c, replayable, up_in->empty() && interim == 0)};
     if (interim == 0) ex->times.first_byte = clock::now();
-    if (resp->status >= 200 || resp->status == 101 || interim >= 100) co_return final_head{rs.length, body_sent, std::nullopt};
+    if (resp->status >= 200 || resp->status == 101 || interim >= 100)
+      co_return final_head{rs.length, body_sent, std::nullopt};
     const std::string interim_head = http::client_response_head(*resp, true);
     up_in->consume(rs.length);
-    const io::io_result passed = co_await c->stream->write_all(bytes_of(interim_head), c->env->options->timeouts.idle);
+    const io::io_result passed =
+        co_await c->stream->write_all(bytes_of(interim_head), c->env->options->timeouts.idle);
     if (passed.ec) co_return final_head{0, body_sent, downstream_failure(failure_kind::client_gone)};
     if (resp->status == 100 && !body_sent) {
       std::optional<failure> body = co_await send_request_body(c, ex, up);
@@ -106,11 +114,12 @@ coro::task<final_head> receive_response_head(client_side* c, exchange* ex, io::s
 }
 
 // A 101 to a WebSocket upgrade: the head to the client, then the tunnel.
-coro::task<response_outcome> switch_protocols(client_side* c, exchange* ex, io::stream* up, byte_buffer* up_in,
-                                              const http::response_head* resp) {
+coro::task<response_outcome> switch_protocols(client_side* c, exchange* ex, io::stream* up,
+                                              byte_buffer* up_in, const http::response_head* resp) {
   if (!ex->request->upgrade_websocket)
-    co_return response_outcome{exchange_end::close, false,
-                               upstream_failure(failure_kind::invalid_response, "a 101 to a request that asked for no upgrade")};
+    co_return response_outcome{
+        exchange_end::close, false,
+        upstream_failure(failure_kind::invalid_response, "a 101 to a request that asked for no upgrade")};
   const timeouts& t = c->env->options->timeouts;
   const std::string switching = http::client_response_head(*resp, false);
   ex->status = 101;
@@ -123,7 +132,8 @@ coro::task<response_outcome> switch_protocols(client_side* c, exchange* ex, io::
 
 }  // namespace
 
-coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::stream* up, bool body_sent, bool replayable) {
+coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::stream* up, bool body_sent,
+                                            bool replayable) {
   const timeouts& t = c->env->options->timeouts;
   const http::request_head& head = *ex->request;
   byte_buffer up_in;
@@ -137,12 +147,13 @@ coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::st
   // on the client connection: it cannot carry another request.
   // An HTTP/1.0 client cannot read chunked (RFC 9112 6.1): it gets the payload, ended by closing.
   const bool unchunk = head.version == 10 && resp.body == http::framing::chunked;
-  const bool client_keep =
-      head.keep_alive && got.body_sent && resp.body != http::framing::until_close && !unchunk && !c->w->draining;
+  const bool client_keep = head.keep_alive && got.body_sent && resp.body != http::framing::until_close &&
+                           !unchunk && !c->w->draining;
   std::string out = http::client_response_head(resp, client_keep, unchunk);
   ex->status = resp.status;
   if (resp.body == http::framing::length) {
-    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(resp.content_length, up_in.size()));
+    const std::size_t take =
+        static_cast<std::size_t>(std::min<std::uint64_t>(resp.content_length, up_in.size()));
     out.append(up_in.view().substr(0, take));  // a small response leaves in one write
     up_in.consume(take);
     resp.content_length -= take;
@@ -157,18 +168,26 @@ coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::st
 
   relay_outcome body;
   switch (resp.body) {
-    case http::framing::none: break;
-    case http::framing::length:
-      if (resp.content_length > 0) body = co_await relay_length(up, &up_in, c->stream, resp.content_length, t.idle, c->w->splice);
+    case http::framing::none:
       break;
-    case http::framing::chunked: body = co_await relay_chunked(up, &up_in, c->stream, t.idle, unchunk); break;
-    case http::framing::until_close: body = co_await relay_until_eof(up, &up_in, c->stream, t.idle); break;
+    case http::framing::length:
+      if (resp.content_length > 0)
+        body = co_await relay_length(up, &up_in, c->stream, resp.content_length, t.idle, c->w->splice);
+      break;
+    case http::framing::chunked:
+      body = co_await relay_chunked(up, &up_in, c->stream, t.idle, unchunk);
+      break;
+    case http::framing::until_close:
+      body = co_await relay_until_eof(up, &up_in, c->stream, t.idle);
+      break;
   }
   ex->response_bytes += body.bytes;
   if (!body.ok()) co_return response_outcome{exchange_end::close, false, broken_body(body)};
 
-  const bool reusable = resp.keep_alive && got.body_sent && up_in.empty() && resp.body != http::framing::until_close;
-  co_return response_outcome{client_keep ? exchange_end::keep_alive : exchange_end::close, reusable, std::nullopt};
+  const bool reusable =
+      resp.keep_alive && got.body_sent && up_in.empty() && resp.body != http::framing::until_close;
+  co_return response_outcome{client_keep ? exchange_end::keep_alive : exchange_end::close, reusable,
+                             std::nullopt};
 }
 
 }  // namespace cproxy::proxy

@@ -20,20 +20,26 @@ route_decision resolve_route(client_side* c, exchange* ex) {
   ex->routes = c->w->routes.hold();  // this request's snapshot, kept alive until the exchange ends
   const page_context page{c->env->options, c->env->port, ex->routes.get()};
   const bool proxy_form = head.is_connect() || head.absolute_form;
-  const route::resolution where = route::resolve(*ex->routes, proxy_form ? head.authority : head.host, proxy_form);
+  const route::resolution where =
+      route::resolve(*ex->routes, proxy_form ? head.authority : head.host, proxy_form);
   const bool keep = head.keep_alive && head.body == http::framing::none && !c->w->draining;
 
   switch (where.what) {
     case route::resolution::kind::own_page: {
       if (head.is_connect()) return {nullptr, 404, not_found_response(page, "localhost", false), false, {}};
       const http::field* accept = find_field(head, "accept");
-      return {nullptr, 200, own_page_response(page, accept ? accept->value : "", head.method == "HEAD", keep), keep, {}};
+      return {nullptr,
+              200,
+              own_page_response(page, accept ? accept->value : "", head.method == "HEAD", keep),
+              keep,
+              {}};
     }
     case route::resolution::kind::unknown_service:
       return {nullptr, 404, not_found_response(page, where.name, keep), keep, {}};
     case route::resolution::kind::foreign_host:
       return {nullptr, 421, misdirected_response(where.name, keep), keep, {}};
-    case route::resolution::kind::service: break;
+    case route::resolution::kind::service:
+      break;
   }
 
   const route::route* r = where.target;

@@ -12,8 +12,8 @@
 namespace cproxy::proxy {
 namespace {
 
-std::string response(int status, std::string_view reason, std::string_view content_type, const std::string& body,
-                     bool head_only, bool keep_alive) {
+std::string response(int status, std::string_view reason, std::string_view content_type,
+                     const std::string& body, bool head_only, bool keep_alive) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
   out += "Content-Type: ";
   out += content_type;
@@ -26,24 +26,34 @@ std::string response(int status, std::string_view reason, std::string_view conte
   return out;
 }
 
-std::string json_response(int status, std::string_view reason, const boost::json::object& body, bool keep_alive) {
+std::string json_response(int status, std::string_view reason, const boost::json::object& body,
+                          bool keep_alive) {
   return response(status, reason, "application/json", boost::json::serialize(body), false, keep_alive);
 }
 
 std::string url_of(const page_context& ctx, std::string_view name) {
-  return std::string(ctx.options->tls ? "https://" : "http://") + std::string(name) + ".localhost:" +
-         std::to_string(ctx.port);
+  return std::string(ctx.options->tls ? "https://" : "http://") + std::string(name) +
+         ".localhost:" + std::to_string(ctx.port);
 }
 
 std::string html_escape(std::string_view s) {
   std::string out;
   for (const char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -56,12 +66,16 @@ std::string html_page(const page_context& ctx) {
     rows += "<tr><td><a href=\"" + url + "/\">" + url + "</a></td><td>" + html_escape(r.upstream_text()) +
             "</td><td>" + std::string(route::to_string(r.from)) + "</td></tr>\n";
   }
-  if (rows.empty()) rows = "<tr><td colspan=\"3\">No routes yet. Add one with: connect reach &lt;service&gt;</td></tr>\n";
+  if (rows.empty())
+    rows = "<tr><td colspan=\"3\">No routes yet. Add one with: connect reach &lt;service&gt;</td></tr>\n";
   return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>connect proxy</title>\n"
-         "<style>body{font-family:system-ui,sans-serif;margin:2rem}td,th{padding:.3rem .8rem;text-align:left}</style>\n"
-         "</head><body>\n<h1>connect proxy</h1>\n<p>Port " + std::to_string(ctx.port) + " &middot; io " +
-         std::string(io::to_string(ctx.options->io)) + " &middot; version " + html_escape(ctx.options->version) +
-         "</p>\n<table>\n<tr><th>URL</th><th>Upstream</th><th>Source</th></tr>\n" + rows + "</table>\n</body></html>\n";
+         "<style>body{font-family:system-ui,sans-serif;margin:2rem}td,th{padding:.3rem "
+         ".8rem;text-align:left}</style>\n"
+         "</head><body>\n<h1>connect proxy</h1>\n<p>Port " +
+         std::to_string(ctx.port) + " &middot; io " + std::string(io::to_string(ctx.options->io)) +
+         " &middot; version " + html_escape(ctx.options->version) +
+         "</p>\n<table>\n<tr><th>URL</th><th>Upstream</th><th>Source</th></tr>\n" + rows +
+         "</table>\n</body></html>\n";
 }
 
 }  // namespace
@@ -88,7 +102,8 @@ std::string status_json(const page_context& ctx) {
   return boost::json::serialize(o);
 }
 
-std::string own_page_response(const page_context& ctx, std::string_view accept, bool head_only, bool keep_alive) {
+std::string own_page_response(const page_context& ctx, std::string_view accept, bool head_only,
+                              bool keep_alive) {
   if (accept.find("text/html") != std::string_view::npos)
     return response(200, "OK", "text/html; charset=utf-8", html_page(ctx), head_only, keep_alive);
   return response(200, "OK", "application/json", status_json(ctx), head_only, keep_alive);
@@ -101,8 +116,9 @@ std::string not_found_response(const page_context& ctx, std::string_view name, b
   boost::json::array available;
   for (const route::route& r : ctx.routes->routes()) available.push_back(boost::json::string(r.name));
   o["available"] = std::move(available);
-  o["hint"] = ctx.routes->routes().empty() ? std::string("No services yet. Add one with: connect reach <service>")
-                                            : "Try: " + url_of(ctx, ctx.routes->routes().front().name);
+  o["hint"] = ctx.routes->routes().empty()
+                  ? std::string("No services yet. Add one with: connect reach <service>")
+                  : "Try: " + url_of(ctx, ctx.routes->routes().front().name);
   return json_response(404, "Not Found", o, keep_alive);
 }
 
@@ -118,10 +134,11 @@ std::string misdirected_response(std::string_view host, bool keep_alive) {
 std::string loop_response(std::string_view route_name, std::string_view trail, std::uint16_t port) {
   boost::json::object o;
   o["error"] = "Loop Detected";
-  o["message"] = "The request for '" + std::string(route_name) + "' came back through the proxy (route trail: " +
-                 std::string(trail) + "). A dev server proxies to http://" + std::string(route_name) +
-                 ".localhost:" + std::to_string(port) +
-                 ", which routes to that dev server again: point its proxy setting at the service's own port.";
+  o["message"] =
+      "The request for '" + std::string(route_name) +
+      "' came back through the proxy (route trail: " + std::string(trail) +
+      "). A dev server proxies to http://" + std::string(route_name) + ".localhost:" + std::to_string(port) +
+      ", which routes to that dev server again: point its proxy setting at the service's own port.";
   return json_response(508, "Loop Detected", o, false);
 }
 
@@ -157,17 +174,21 @@ std::string too_large_response() {
 std::string body_too_large_response(std::uint64_t limit) {
   boost::json::object o;
   o["error"] = "Payload Too Large";
-  o["message"] = "The request body exceeds this proxy's limit of " + std::to_string(limit) + " bytes (--max-body).";
+  o["message"] =
+      "The request body exceeds this proxy's limit of " + std::to_string(limit) + " bytes (--max-body).";
   return json_response(413, "Payload Too Large", o, false);
 }
 
 std::string https_redirect_response(std::string_view authority, std::string_view target) {
-  const std::string location = "https://" + std::string(authority) + std::string(target.empty() ? "/" : target);
+  const std::string location =
+      "https://" + std::string(authority) + std::string(target.empty() ? "/" : target);
   std::string out = "HTTP/1.1 308 Permanent Redirect\r\nLocation: " + location + "\r\n";
   out += "Content-Length: 0\r\nx-private-connect-proxy: 1\r\nConnection: close\r\n\r\n";
   return out;
 }
 
-std::string connect_established_response() { return "HTTP/1.1 200 Connection Established\r\n\r\n"; }
+std::string connect_established_response() {
+  return "HTTP/1.1 200 Connection Established\r\n\r\n";
+}
 
 }  // namespace cproxy::proxy

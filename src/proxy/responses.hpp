@@ -18,12 +18,14 @@ struct page_context {
 
 std::string status_json(const page_context& ctx);
 // `accept` is the request's Accept field: text/html gets the HTML page, anything else the status JSON.
-std::string own_page_response(const page_context& ctx, std::string_view accept, bool head_only, bool keep_alive);
+std::string own_page_response(const page_context& ctx, std::string_view accept, bool head_only,
+                              bool keep_alive);
 
 std::string not_found_response(const page_context& ctx, std::string_view name, bool keep_alive);
 std::string misdirected_response(std::string_view host, bool keep_alive);
 std::string loop_response(std::string_view route_name, std::string_view trail, std::uint16_t port);
-std::string bad_gateway_response(std::string_view service, std::string_view reason);  // reason "" = not responding
+std::string bad_gateway_response(std::string_view service,
+                                 std::string_view reason);  // reason "" = not responding
 std::string gateway_timeout_response(std::string_view service);
 std::string bad_request_response();
 std::string too_large_response();

@@ -48,11 +48,13 @@ server::server(io::listen_socket listener, server_options options, const publish
     env.splice = w.ctx().caps().splice;
   };
   auto on_stop = [st](io::worker& w) { st->workers_env[w.index()]->upstreams->clear(); };
-  state_->workers.emplace(state_->listener, io::worker_pool::options{state_->options.io, n}, on_connection, on_start,
-                          on_stop);
+  state_->workers.emplace(state_->listener, io::worker_pool::options{state_->options.io, n}, on_connection,
+                          on_start, on_stop);
 }
 
-server::~server() { stop(io::duration{}); }
+server::~server() {
+  stop(io::duration{});
+}
 
 void server::stop(io::duration grace) {
   if (!state_->workers || state_->stopped) return;
@@ -72,9 +74,13 @@ void server::stop_accepting() {
   if (state_->workers && !state_->stopped) state_->workers->stop_accepting();
 }
 
-std::uint16_t server::port() const noexcept { return state_->env.port; }
+std::uint16_t server::port() const noexcept {
+  return state_->env.port;
+}
 
-io::native_handle_type server::listen_handle() const noexcept { return state_->listener.native_handle(); }
+io::native_handle_type server::listen_handle() const noexcept {
+  return state_->listener.native_handle();
+}
 
 std::string server::status_json() const {
   const std::shared_ptr<const route::table> table = state_->routes->load();

@@ -34,8 +34,8 @@ coro::task<dial_result> connect_upstream(client_side* c, exchange* ex, bool allo
 
 // forward_request: the rewritten head, then the body unless it waits for a 100 Continue (`body_sent`
 // says whether it went).
-coro::task<std::optional<failure>> forward_request(client_side* c, exchange* ex, io::stream* up, const http::hop_trail* trail,
-                                                   bool* body_sent);
+coro::task<std::optional<failure>> forward_request(client_side* c, exchange* ex, io::stream* up,
+                                                   const http::hop_trail* trail, bool* body_sent);
 // The request body by its framing, checked as it passes (also sent later, on a 100 Continue).
 coro::task<std::optional<failure>> send_request_body(client_side* c, exchange* ex, io::stream* up);
 
@@ -45,7 +45,8 @@ struct response_outcome {
   bool upstream_reusable = false;  // the upstream connection may carry another request
   std::optional<failure> failed;
 };
-coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::stream* up, bool body_sent, bool replayable);
+coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::stream* up, bool body_sent,
+                                            bool replayable);
 
 // tunnel: a CONNECT to a routed name: 200 Connection Established, then bytes both ways.
 coro::task<exchange_end> open_tunnel(client_side* c, exchange* ex);
@@ -55,7 +56,8 @@ coro::task<exchange_end> open_tunnel(client_side* c, exchange* ex);
 coro::task<exchange_end> run_exchange(client_side* c, exchange* ex);
 
 // Sends an answer the proxy made itself, noting its status and size on the exchange.
-coro::task<exchange_end> send_own_answer(client_side* c, exchange* ex, unsigned status, std::string answer, bool keep_alive);
+coro::task<exchange_end> send_own_answer(client_side* c, exchange* ex, unsigned status, std::string answer,
+                                         bool keep_alive);
 // Turns `f` into the contract's answer (when one can still be sent) and one log line; records it on the
 // exchange. The connection always closes after a failure.
 coro::task<exchange_end> answer_failure(client_side* c, exchange* ex, failure f);

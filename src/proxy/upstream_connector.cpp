@@ -12,7 +12,9 @@
 namespace cproxy::proxy {
 namespace {
 
-std::string pool_key(const route::route& r) { return r.host + ":" + std::to_string(r.port); }
+std::string pool_key(const route::route& r) {
+  return r.host + ":" + std::to_string(r.port);
+}
 
 bool means_not_listening(const std::error_code& ec) {
   return ec == std::errc::connection_refused || ec == std::errc::address_not_available ||
@@ -21,7 +23,8 @@ bool means_not_listening(const std::error_code& ec) {
 
 }  // namespace
 
-coro::task<dial_result> pooled_connector::connect(const route::route* r, io::duration timeout, bool allow_pooled) {
+coro::task<dial_result> pooled_connector::connect(const route::route* r, io::duration timeout,
+                                                  bool allow_pooled) {
   const std::string key = pool_key(*r);
   if (allow_pooled) {
     if (std::optional<io::socket> pooled = pool_.take(key)) {
@@ -41,13 +44,17 @@ coro::task<dial_result> pooled_connector::connect(const route::route* r, io::dur
   } else if (const auto ep = io::endpoint::from(r->host, r->port)) {
     candidates = {*ep};
   } else {
-    co_return dial_result{nullptr, false, upstream_failure(failure_kind::unreachable, "the route's host is not an IP address")};
+    co_return dial_result{
+        nullptr, false, upstream_failure(failure_kind::unreachable, "the route's host is not an IP address")};
   }
   failure last = upstream_failure(failure_kind::refused);
   for (const io::endpoint& ep : candidates) {
     std::error_code ec;
     io::socket s = io::socket::open(*ctx_, ep.family(), ec);
-    if (ec) co_return dial_result{nullptr, false, failure{failure_source::internal, failure_kind::unreachable, false, false, ec.message()}};
+    if (ec)
+      co_return dial_result{
+          nullptr, false,
+          failure{failure_source::internal, failure_kind::unreachable, false, false, ec.message()}};
     const std::error_code connected = co_await s.connect(ep, timeout);
     if (!connected) {
       pool_.remember_family(key, ep.family() == AF_INET6 ? 6 : 4);

@@ -13,15 +13,20 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-int rank(source s) noexcept { return static_cast<int>(s); }
+int rank(source s) noexcept {
+  return static_cast<int>(s);
+}
 
 }  // namespace
 
 std::string_view to_string(source s) noexcept {
   switch (s) {
-    case source::hub: return "hub";
-    case source::config: return "config";
-    case source::reach: return "reach";
+    case source::hub:
+      return "hub";
+    case source::config:
+      return "config";
+    case source::reach:
+      return "reach";
   }
   return "config";
 }
@@ -36,7 +41,8 @@ table::table(std::vector<route> routes, std::vector<std::string> dev_domains) {
   for (route& r : routes) r.name = lower(r.name);
   // Sorting first keeps building linear-logarithmic (a search per route was quadratic: 60,000 routes
   // took seconds); the stable sort keeps the given order within a name, which decides among equal ranks.
-  std::stable_sort(routes.begin(), routes.end(), [](const route& a, const route& b) { return a.name < b.name; });
+  std::stable_sort(routes.begin(), routes.end(),
+                   [](const route& a, const route& b) { return a.name < b.name; });
   routes_.reserve(routes.size());
   for (route& r : routes) {
     if (routes_.empty() || routes_.back().name != r.name) {
@@ -76,13 +82,16 @@ std::string normalize_host(std::string_view host) {
 
 resolution resolve(const table& t, std::string_view host, bool proxy_form) {
   const std::string h = normalize_host(host);
-  if (h == "localhost" || h == "127.0.0.1" || h == "[::1]" || h == "::1") return {resolution::kind::own_page, nullptr, {}};
+  if (h == "localhost" || h == "127.0.0.1" || h == "[::1]" || h == "::1")
+    return {resolution::kind::own_page, nullptr, {}};
 
   for (const std::string& domain : t.dev_domains()) {
-    if (h.size() <= domain.size() + 1 || !h.ends_with(domain) || h[h.size() - domain.size() - 1] != '.') continue;
+    if (h.size() <= domain.size() + 1 || !h.ends_with(domain) || h[h.size() - domain.size() - 1] != '.')
+      continue;
     const std::string prefix = h.substr(0, h.size() - domain.size() - 1);
     if (const route* exact = t.find(prefix)) return {resolution::kind::service, exact, prefix};
-    const std::string last = prefix.substr(prefix.rfind('.') == std::string::npos ? 0 : prefix.rfind('.') + 1);
+    const std::string last =
+        prefix.substr(prefix.rfind('.') == std::string::npos ? 0 : prefix.rfind('.') + 1);
     if (const route* r = t.find(last)) return {resolution::kind::service, r, last};
     return {resolution::kind::unknown_service, nullptr, last};
   }

@@ -47,9 +47,8 @@ constexpr std::size_t max_queued_names = 256;
 
 int pending_name_index() {
   static const int index = SSL_get_ex_new_index(
-      0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-        delete static_cast<std::string*>(ptr);
-      });
+      0, nullptr, nullptr, nullptr,
+      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<std::string*>(ptr); });
   return index;
 }
 
@@ -121,8 +120,8 @@ int on_client_hello(SSL* ssl, int* alert, void* arg) {
   return SSL_CLIENT_HELLO_RETRY;
 }
 
-int on_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in, unsigned int in_len,
-            void*) {
+int on_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+            unsigned int in_len, void*) {
   static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   unsigned char* chosen = nullptr;
   if (SSL_select_next_proto(&chosen, out_len, http11, sizeof http11, in, in_len) != OPENSSL_NPN_NEGOTIATED)
@@ -190,12 +189,13 @@ server_context::server_context(server_identity identity) : state_(std::make_uniq
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
   // IGNORE_UNEXPECTED_EOF: a client that closes without close_notify (most do) ends the stream
   // quietly instead of as an error.
-  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                               SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // TLS 1.2: forward-secret AEAD suites only (ECDSA for our leaves, RSA for a custom pair).
-  if (SSL_CTX_set_cipher_list(ctx,
-                              "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:"
-                              "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384") != 1 ||
+  if (SSL_CTX_set_cipher_list(
+          ctx,
+          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:"
+          "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384") != 1 ||
       SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1)
     throw openssl_failure("TLS settings");
   // Idle keep-alive connections give their record buffers back.
@@ -210,7 +210,7 @@ server_context::server_context(server_identity identity) : state_(std::make_uniq
     throw openssl_failure("the server certificate");
   SSL_CTX_set_client_hello_cb(ctx, on_client_hello, &st);
   SSL_CTX_set_app_data(ctx, this);  // tls_stream finds mint_async() through its session's context
-  (void)pending_name_index();  // made once, before any worker thread races to make it
+  (void)pending_name_index();       // made once, before any worker thread races to make it
   if (st.identity.ca) st.minter = std::thread([&st] { st.mint_loop(); });
 }
 

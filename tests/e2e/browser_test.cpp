@@ -297,7 +297,8 @@ class https_proxy {
 // (CONNECT_PROXY_TRUST_ROOT: no os-release there, so that line is an [x] and the exit code 1); only the
 // NSS database matters here, so its line is checked (the exact text of docs/control-plane.md).
 // `nssdb`: the database the NSS line must name (~/.pki/nssdb, or the XDG one a first run made).
-void trust(const https_proxy& proxy, const browser_user& user, const std::string& trust_root, const std::string& nssdb) {
+void trust(const https_proxy& proxy, const browser_user& user, const std::string& trust_root,
+           const std::string& nssdb) {
   const program_result r = run_program({CONNECT_BINARY, "proxy", "trust"},
                                        {{"HOME", user.home()},
                                         {"PRIVATECONNECT_HOME", proxy.home()},

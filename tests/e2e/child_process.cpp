@@ -43,7 +43,8 @@ void refuse_io_uring_in_child() {
 child_process::child_process(const spawn_options& options) {
   int out_pipe[2];
   int err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe2");
   // Everything the child needs is built before fork(): after it only async-signal-safe calls and
   // the seccomp set-up run.
   std::vector<std::string> args{CONNECT_BINARY};

@@ -13,9 +13,9 @@
 namespace cproxy::test {
 
 struct spawn_options {
-  std::vector<std::string> args;            // without argv[0]
-  std::vector<std::string> extra_env;       // "NAME=value", added to a copy of the environment
-  bool refuse_io_uring = false;             // seccomp: io_uring_setup fails with EPERM
+  std::vector<std::string> args;       // without argv[0]
+  std::vector<std::string> extra_env;  // "NAME=value", added to a copy of the environment
+  bool refuse_io_uring = false;        // seccomp: io_uring_setup fails with EPERM
 };
 
 class child_process {

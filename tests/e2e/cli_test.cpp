@@ -21,15 +21,15 @@ std::vector<std::string> foreground(const std::string& io, const std::string& po
 
 BOOST_AUTO_TEST_SUITE(cli)
 
-BOOST_DATA_TEST_CASE(serves_own_page_and_stops_on_signals, bdata::make(backends) * bdata::make({SIGTERM, SIGINT}),
-                     io, sig) {
+BOOST_DATA_TEST_CASE(serves_own_page_and_stops_on_signals,
+                     bdata::make(backends) * bdata::make({SIGTERM, SIGINT}), io, sig) {
   child_process proxy({.args = foreground(io), .extra_env = {}, .refuse_io_uring = false});
   BOOST_REQUIRE_MESSAGE(proxy.wait_for_stdout("Press Ctrl+C to stop", 20s), proxy.err());
   const unsigned port = cproxy::test::running_port(proxy.out());
   BOOST_REQUIRE(port != 0);
 
-  const std::string head =
-      cproxy::test::http_request(port, "HEAD / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 10s);
+  const std::string head = cproxy::test::http_request(
+      port, "HEAD / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 10s);
   BOOST_TEST(head.starts_with("HTTP/1.1 200 OK\r\n"), head);
   BOOST_TEST(head.find("x-private-connect-proxy: 1\r\n") != std::string::npos, head);
   BOOST_TEST(head.find("\r\n\r\n") == head.size() - 4, "HEAD has no body: " << head);
@@ -51,10 +51,14 @@ BOOST_DATA_TEST_CASE(port_taken_prints_the_contract_block, bdata::make(backends)
 
   child_process second({.args = foreground(io, port), .extra_env = {}, .refuse_io_uring = false});
   BOOST_TEST(second.wait_exit(20s).value_or(-1) == 1);
-  BOOST_TEST(second.err() == "[x] Port " + port + " is already in use\n"
-                             "  Try: connect proxy start --port " + next + "\n"
-                             "Or use --replace to take over:\n"
-                             "connect proxy start --port " + port + " --replace\n");
+  BOOST_TEST(second.err() == "[x] Port " + port +
+                                 " is already in use\n"
+                                 "  Try: connect proxy start --port " +
+                                 next +
+                                 "\n"
+                                 "Or use --replace to take over:\n"
+                                 "connect proxy start --port " +
+                                 port + " --replace\n");
   first.signal(SIGTERM);
   BOOST_TEST(first.wait_exit(20s).value_or(-1) == 0);
 
@@ -66,13 +70,16 @@ BOOST_DATA_TEST_CASE(port_taken_prints_the_contract_block, bdata::make(backends)
 }
 
 BOOST_AUTO_TEST_CASE(usage_errors_exit_2) {
-  child_process bad_option({.args = {"proxy", "start", "--no-such-option"}, .extra_env = {}, .refuse_io_uring = false});
+  child_process bad_option(
+      {.args = {"proxy", "start", "--no-such-option"}, .extra_env = {}, .refuse_io_uring = false});
   BOOST_TEST(bad_option.wait_exit(20s).value_or(-1) == 2);
   BOOST_TEST(bad_option.err().find("no-such-option") != std::string::npos, bad_option.err());
 
-  child_process bad_io({.args = {"proxy", "start", "--io", "epoll"}, .extra_env = {}, .refuse_io_uring = false});
+  child_process bad_io(
+      {.args = {"proxy", "start", "--io", "epoll"}, .extra_env = {}, .refuse_io_uring = false});
   BOOST_TEST(bad_io.wait_exit(20s).value_or(-1) == 2);
-  BOOST_TEST(bad_io.err().find("--io must be auto, uring or asio, not 'epoll'") != std::string::npos, bad_io.err());
+  BOOST_TEST(bad_io.err().find("--io must be auto, uring or asio, not 'epoll'") != std::string::npos,
+             bad_io.err());
 
   child_process other_command({.args = {"reach", "postgres"}, .extra_env = {}, .refuse_io_uring = false});
   BOOST_TEST(other_command.wait_exit(20s).value_or(-1) == 2);

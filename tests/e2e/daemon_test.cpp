@@ -4,9 +4,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -36,7 +36,6 @@ run_result run(const home_dir& home, std::vector<std::string> args) {
   return {code, p.out(), p.err()};
 }
 
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(daemon_mode)
@@ -51,8 +50,8 @@ BOOST_AUTO_TEST_CASE(start_status_stop) {
 
   const run_result start = run(home, {"proxy", "start", "--port", port, "--threads", "1"});
   BOOST_TEST(start.code == 0, start.err);
-  BOOST_TEST(start.out == "🌐 Starting proxy...\n\n[ok] HTTP proxy started on port " + port + "\n  Logs: " + home.path +
-                              "/proxy.log\n  Stop: connect proxy stop\n");
+  BOOST_TEST(start.out == "🌐 Starting proxy...\n\n[ok] HTTP proxy started on port " + port +
+                              "\n  Logs: " + home.path + "/proxy.log\n  Stop: connect proxy stop\n");
 
   const run_result again = run(home, {"proxy", "start", "--port", port});
   BOOST_TEST(again.code == 0);
@@ -61,8 +60,9 @@ BOOST_AUTO_TEST_CASE(start_status_stop) {
   const run_result status = run(home, {"proxy", "status"});
   BOOST_TEST(status.code == 0);
   BOOST_TEST(status.out.starts_with("🌐 Proxy Status\n\n  ● Proxy: running (PID "), status.out);
-  BOOST_TEST(status.out.find("\n    Port: " + port + "\n    TLS:  disabled\n    Routes:\n") != std::string::npos,
-             status.out);
+  BOOST_TEST(
+      status.out.find("\n    Port: " + port + "\n    TLS:  disabled\n    Routes:\n") != std::string::npos,
+      status.out);
 
   const run_result json = run(home, {"proxy", "status", "--json"});
   BOOST_TEST(json.out.starts_with("{\"running\":true,"), json.out);
@@ -71,7 +71,8 @@ BOOST_AUTO_TEST_CASE(start_status_stop) {
   const run_result stop = run(home, {"proxy", "stop"});
   BOOST_TEST(stop.code == 0);
   BOOST_TEST(stop.out == "[ok] Proxy stopped.\n");
-  BOOST_TEST(!std::filesystem::exists(home.path + "/proxy-state.json"), "the proxy removes its own state file");
+  BOOST_TEST(!std::filesystem::exists(home.path + "/proxy-state.json"),
+             "the proxy removes its own state file");
 
   const run_result stop_again = run(home, {"proxy", "stop"});
   BOOST_TEST(stop_again.code == 0);
@@ -93,7 +94,8 @@ BOOST_AUTO_TEST_CASE(a_stale_state_file_is_ignored) {
   const int dead_pid = sleeper.pid();
   for (const int pid : {dead_pid, static_cast<int>(::getpid())}) {
     std::ofstream(home.path + "/proxy-state.json")
-        << "{\"pid\": " << pid << ", \"port\": 1, \"tls\": false, \"startedAt\": \"2024-01-15T10:30:00.000Z\"}\n";
+        << "{\"pid\": " << pid
+        << ", \"port\": 1, \"tls\": false, \"startedAt\": \"2024-01-15T10:30:00.000Z\"}\n";
     const run_result status = run(home, {"proxy", "status"});
     BOOST_TEST(status.out == "🌐 Proxy Status\n\n  ○ Proxy: stopped\n", "pid " << pid);
     const run_result stop = run(home, {"proxy", "stop"});
@@ -117,7 +119,8 @@ BOOST_AUTO_TEST_CASE(a_connect_process_that_does_not_answer_on_proxy_sock_is_not
   }
   BOOST_REQUIRE(sleeper > 0);
   std::ofstream(home.path + "/proxy-state.json")
-      << "{\"pid\": " << sleeper << ", \"port\": 1, \"tls\": false, \"startedAt\": \"2024-01-15T10:30:00.000Z\"}\n";
+      << "{\"pid\": " << sleeper
+      << ", \"port\": 1, \"tls\": false, \"startedAt\": \"2024-01-15T10:30:00.000Z\"}\n";
   BOOST_TEST(run(home, {"proxy", "status"}).out == "🌐 Proxy Status\n\n  ○ Proxy: stopped\n");
   BOOST_TEST(run(home, {"proxy", "stop"}).out == "[!] Proxy is not running.\n");
   BOOST_TEST(::kill(sleeper, 0) == 0, "stop must not signal a process that is not the proxy");
@@ -139,8 +142,9 @@ BOOST_AUTO_TEST_CASE(a_taken_port_fails_the_start_with_the_contract_block) {
   BOOST_TEST(start.code == 1);
   BOOST_TEST(start.out == "");
   const std::string next = std::to_string(std::stoul(port) + 1);
-  BOOST_TEST(start.err == "[x] Port " + port + " is already in use\n  Try: connect proxy start --port " + next +
-                              "\nOr use --replace to take over:\nconnect proxy start --port " + port + " --replace\n");
+  BOOST_TEST(start.err == "[x] Port " + port + " is already in use\n  Try: connect proxy start --port " +
+                              next + "\nOr use --replace to take over:\nconnect proxy start --port " + port +
+                              " --replace\n");
   BOOST_TEST(run(other, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
 }
 
@@ -164,7 +168,8 @@ BOOST_AUTO_TEST_CASE(access_lines_go_to_the_log_which_sighup_reopens) {
   BOOST_REQUIRE(run(home, {"proxy", "start", "--port", port, "--threads", "1"}).code == 0);
   const std::string log = home.path + "/proxy.log";
   const unsigned p = static_cast<unsigned>(std::stoul(port));
-  cproxy::test::http_request(p, "GET /first HTTP/1.1\r\nHost: nothing.localhost\r\nConnection: close\r\n\r\n", 5s);
+  cproxy::test::http_request(p, "GET /first HTTP/1.1\r\nHost: nothing.localhost\r\nConnection: close\r\n\r\n",
+                             5s);
   BOOST_TEST(file_gets(log, " GET nothing.localhost/first 404 "), read_file(log));
 
   // logrotate: the file is moved away, then SIGHUP; new lines go to a new proxy.log.

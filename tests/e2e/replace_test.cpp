@@ -28,16 +28,20 @@ using home_dir = cproxy::test::proxy_home;
 using cproxy::test::free_port;
 
 int run(const home_dir& home, std::vector<std::string> args, std::string* out = nullptr) {
-  child_process p({.args = std::move(args), .extra_env = {"PRIVATECONNECT_HOME=" + home.path}, .refuse_io_uring = false});
+  child_process p(
+      {.args = std::move(args), .extra_env = {"PRIVATECONNECT_HOME=" + home.path}, .refuse_io_uring = false});
   const int code = p.wait_exit(30s).value_or(-1);
   if (out) *out = p.out() + p.err();
   return code;
 }
 
-int state_pid(const home_dir& home) { return cproxy::test::state_pid(home.path); }
+int state_pid(const home_dir& home) {
+  return cproxy::test::state_pid(home.path);
+}
 
-
-bool alive(int pid) { return ::kill(pid, 0) == 0; }
+bool alive(int pid) {
+  return ::kill(pid, 0) == 0;
+}
 
 }  // namespace
 
@@ -58,8 +62,8 @@ BOOST_AUTO_TEST_CASE(our_own_proxy_hands_over_without_a_failed_request) {
   std::string first_failure;  // written by the load thread before it ends; read after join()
   std::thread load([&] {
     for (int i = 0; i < 200000 && !stop; ++i) {
-      const std::string r =
-          cproxy::test::http_request(port, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
+      const std::string r = cproxy::test::http_request(
+          port, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
       if (r.starts_with("HTTP/1.1 200 ")) {
         ++ok;
       } else {
@@ -80,14 +84,16 @@ BOOST_AUTO_TEST_CASE(our_own_proxy_hands_over_without_a_failed_request) {
   {
     std::ifstream log(home.path + "/proxy.log");
     const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    BOOST_TEST(failed == 0, failed << " requests failed, " << ok << " succeeded; the first: " << first_failure
-                                   << "\nproxy.log without access lines:\n" << [&] {
-                                        std::string kept;
-                                        std::istringstream lines(text);
-                                        for (std::string l; std::getline(lines, l);)
-                                          if (l.find(" GET ") == std::string::npos) kept += l + "\n";
-                                        return kept;
-                                      }());
+    BOOST_TEST(
+        failed == 0, failed << " requests failed, " << ok << " succeeded; the first: " << first_failure
+                            << "\nproxy.log without access lines:\n"
+                            << [&] {
+                                 std::string kept;
+                                 std::istringstream lines(text);
+                                 for (std::string l; std::getline(lines, l);)
+                                   if (l.find(" GET ") == std::string::npos) kept += l + "\n";
+                                 return kept;
+                               }());
   }
   BOOST_TEST(ok > served_before, "the successor serves");
   const int new_pid = state_pid(home);

@@ -24,14 +24,16 @@ BOOST_AUTO_TEST_SUITE(seccomp_fallback)
 
 BOOST_AUTO_TEST_CASE(auto_falls_back_to_asio_and_serves) {
   child_process proxy({.args = start_args("auto"), .extra_env = {}, .refuse_io_uring = true});
-  BOOST_REQUIRE_MESSAGE(proxy.wait_for_stdout("Press Ctrl+C to stop", 20s), "stdout: " << proxy.out() << "\nstderr: " << proxy.err());
+  BOOST_REQUIRE_MESSAGE(proxy.wait_for_stdout("Press Ctrl+C to stop", 20s),
+                        "stdout: " << proxy.out() << "\nstderr: " << proxy.err());
   const unsigned port = cproxy::test::running_port(proxy.out());
   BOOST_REQUIRE(port != 0);
   const std::string response =
       cproxy::test::http_request(port, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 10s);
   BOOST_TEST(response.starts_with("HTTP/1.1 200 OK\r\n"));
   BOOST_TEST(response.find("\"io\":\"asio\"") != std::string::npos, response);
-  const std::string fallback_line = "io: io_uring_setup failed: Operation not permitted; using the asio backend";
+  const std::string fallback_line =
+      "io: io_uring_setup failed: Operation not permitted; using the asio backend";
   BOOST_TEST(count(proxy.err(), fallback_line) == 1u, proxy.err());
   proxy.signal(SIGTERM);
   BOOST_TEST(proxy.wait_exit(20s).value_or(-1) == 0);
@@ -40,7 +42,8 @@ BOOST_AUTO_TEST_CASE(auto_falls_back_to_asio_and_serves) {
 BOOST_AUTO_TEST_CASE(uring_requested_but_refused_exits_1) {
   child_process proxy({.args = start_args("uring"), .extra_env = {}, .refuse_io_uring = true});
   BOOST_TEST(proxy.wait_exit(20s).value_or(-1) == 1);
-  BOOST_TEST(proxy.err() == "[x] io_uring is not usable here: io_uring_setup failed: Operation not permitted\n");
+  BOOST_TEST(proxy.err() ==
+             "[x] io_uring is not usable here: io_uring_setup failed: Operation not permitted\n");
 }
 
 BOOST_AUTO_TEST_CASE(environment_variable_selects_the_backend) {

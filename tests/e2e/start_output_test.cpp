@@ -7,9 +7,9 @@
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "child_process.hpp"
 #include "proxy_home.hpp"
@@ -70,7 +70,8 @@ unsigned mode_of(const std::string& path) {
 }
 
 std::string header(const std::string& port, const std::string& tls) {
-  return "🌐 Starting subdomain proxy...\n\n  Hub:  https://hub.privateconnect.co\n  Port: " + port + "\n  TLS:  " + tls + "\n\n";
+  return "🌐 Starting subdomain proxy...\n\n  Hub:  https://hub.privateconnect.co\n  Port: " + port +
+         "\n  TLS:  " + tls + "\n\n";
 }
 
 }  // namespace
@@ -81,7 +82,8 @@ BOOST_AUTO_TEST_CASE(foreground_http_without_routes) {
   isolated_home h;
   const std::string port = std::to_string(free_port());
   const std::string out = foreground_block(h, {"--port", port});
-  BOOST_TEST(out == header(port, "disabled") + "[!] No routes yet\n  Add one with: connect reach <service>, or \"routes\" in " +
+  BOOST_TEST(out == header(port, "disabled") +
+                        "[!] No routes yet\n  Add one with: connect reach <service>, or \"routes\" in " +
                         h.home.path + "/config.json\n\n[ok] HTTP proxy running on port " + port +
                         "\n\n  Press Ctrl+C to stop\n");
 }
@@ -92,25 +94,32 @@ BOOST_AUTO_TEST_CASE(foreground_http_with_routes) {
       << R"({"routes": [{"name": "web", "port": 5173}, {"name": "api", "port": 8080, "host": "127.0.0.1"}]})";
   const std::string port = std::to_string(free_port());
   const std::string out = foreground_block(h, {"--port", port});
-  BOOST_TEST(out == header(port, "disabled") +
-                        "[ok] Found 2 route(s):\n  • api → 127.0.0.1:8080 [config]\n  • web → 127.0.0.1:5173 [config]\n\n"
-                        "[ok] HTTP proxy running on port " + port + "\n\n  Access your services via subdomains:\n\n"
-                        "    http://api.localhost:" + port + "\n    http://web.localhost:" + port +
-                        "\n\n  Press Ctrl+C to stop\n");
+  BOOST_TEST(
+      out ==
+      header(port, "disabled") +
+          "[ok] Found 2 route(s):\n  • api → 127.0.0.1:8080 [config]\n  • web → 127.0.0.1:5173 [config]\n\n"
+          "[ok] HTTP proxy running on port " +
+          port +
+          "\n\n  Access your services via subdomains:\n\n"
+          "    http://api.localhost:" +
+          port + "\n    http://web.localhost:" + port + "\n\n  Press Ctrl+C to stop\n");
 }
 
 BOOST_AUTO_TEST_CASE(foreground_https_makes_the_ca_once_and_reuses_it) {
   isolated_home h;
-  std::ofstream(h.home.path + "/config.json") << R"({"routes": [{"name": "api", "port": 8080, "host": "127.0.0.1"}]})";
+  std::ofstream(h.home.path + "/config.json")
+      << R"({"routes": [{"name": "api", "port": 8080, "host": "127.0.0.1"}]})";
   const std::string port = std::to_string(free_port());
-  const std::string routes_and_after = "[ok] Found 1 route(s):\n  • api → 127.0.0.1:8080 [config]\n\n"
-                                       "[ok] HTTPS proxy running on port " + port +
-                                       "\n\n  Access your services via subdomains:\n\n    https://api.localhost:" + port +
-                                       "\n\n  Press Ctrl+C to stop\n";
+  const std::string routes_and_after =
+      "[ok] Found 1 route(s):\n  • api → 127.0.0.1:8080 [config]\n\n"
+      "[ok] HTTPS proxy running on port " +
+      port + "\n\n  Access your services via subdomains:\n\n    https://api.localhost:" + port +
+      "\n\n  Press Ctrl+C to stop\n";
   const std::string first = foreground_block(h, {"--port", port, "--https"});
   BOOST_TEST(first == header(port, "auto-generating certificates...") +
                           "  [ok] Generated local CA\n  [ok] Generated server certificate\n"
-                          "  [!] CA not trusted yet — run: connect proxy trust\n\n" + routes_and_after);
+                          "  [!] CA not trusted yet — run: connect proxy trust\n\n" +
+                          routes_and_after);
   const std::string certs = h.home.path + "/certs";
   BOOST_TEST(mode_of(certs) == 0700u);
   BOOST_TEST(mode_of(certs + "/ca.key") == 0600u);
@@ -122,7 +131,8 @@ BOOST_AUTO_TEST_CASE(foreground_https_makes_the_ca_once_and_reuses_it) {
   const std::string second = foreground_block(h, {"--port", port, "--https"});
   BOOST_TEST(second == header(port, "auto-generating certificates...") +
                            "  [ok] Using local CA\n  [ok] Generated server certificate\n"
-                           "  [!] CA not trusted yet — run: connect proxy trust\n\n" + routes_and_after);
+                           "  [!] CA not trusted yet — run: connect proxy trust\n\n" +
+                           routes_and_after);
   BOOST_TEST(slurp(certs + "/ca.crt") == ca_before, "a usable CA is kept: its trust stays valid");
 }
 
@@ -133,26 +143,31 @@ BOOST_AUTO_TEST_CASE(an_unusable_ca_is_made_again_and_says_trust_must_be_redone)
   const std::string certs = h.home.path + "/certs";
   std::ofstream(certs + "/ca.crt") << "not a certificate\n";
   const std::string corrupt = foreground_block(h, {"--port", port, "--https"});
-  BOOST_TEST(corrupt.find("  [ok] Generated local CA\n  [!] Made a new local CA (the old one: ca.crt is corrupt (") !=
+  BOOST_TEST(corrupt.find(
+                 "  [ok] Generated local CA\n  [!] Made a new local CA (the old one: ca.crt is corrupt (") !=
                  std::string::npos,
              corrupt);
-  BOOST_TEST(corrupt.find("); trust it again — run: connect proxy trust\n  [ok] Generated server certificate\n") !=
-                 std::string::npos,
-             corrupt);
+  BOOST_TEST(
+      corrupt.find("); trust it again — run: connect proxy trust\n  [ok] Generated server certificate\n") !=
+          std::string::npos,
+      corrupt);
 
   // A CA that ends within 30 days is made again before browsers start refusing its leaves.
   const std::string make_short_lived =
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 -subj /CN=old -keyout '" +
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 -subj /CN=old -keyout "
+      "'" +
       certs + "/ca.key' -out '" + certs + "/ca.crt' >/dev/null 2>&1";
   BOOST_REQUIRE(std::system(make_short_lived.c_str()) == 0);
   const std::string expiring = foreground_block(h, {"--port", port, "--https"});
-  BOOST_TEST(expiring.find("  [!] Made a new local CA (the old one: it expires on ") != std::string::npos, expiring);
+  BOOST_TEST(expiring.find("  [!] Made a new local CA (the old one: it expires on ") != std::string::npos,
+             expiring);
 
   // A dev domain the CA's name constraints do not permit needs a new CA too.
   const std::string widened = foreground_block(h, {"--port", port, "--https", "--domain", "test"});
-  BOOST_TEST(widened.find("  [!] Made a new local CA (the old one: it does not cover the dev domain test); trust it "
-                          "again — run: connect proxy trust\n") != std::string::npos,
-             widened);
+  BOOST_TEST(
+      widened.find("  [!] Made a new local CA (the old one: it does not cover the dev domain test); trust it "
+                   "again — run: connect proxy trust\n") != std::string::npos,
+      widened);
   const std::string same = foreground_block(h, {"--port", port, "--https", "--domain", "test"});
   BOOST_TEST(same.find("  [ok] Using local CA\n") != std::string::npos, same);
 }
@@ -162,11 +177,13 @@ BOOST_AUTO_TEST_CASE(daemon_https_block_status_and_state) {
   const std::string port = std::to_string(free_port());
   const run_result start = run(h, {"proxy", "start", "--https", "--port", port, "--threads", "1"});
   BOOST_TEST(start.code == 0, start.err);
-  BOOST_TEST(start.out == "🌐 Starting proxy...\n\n[ok] HTTPS proxy started on port " + port + "\n  Logs: " +
-                              h.home.path + "/proxy.log\n  Stop: connect proxy stop\n");
+  BOOST_TEST(start.out == "🌐 Starting proxy...\n\n[ok] HTTPS proxy started on port " + port +
+                              "\n  Logs: " + h.home.path + "/proxy.log\n  Stop: connect proxy stop\n");
   BOOST_TEST(slurp(h.home.path + "/proxy-state.json").find("\"tls\":true") != std::string::npos);
   const run_result status = run(h, {"proxy", "status"});
-  BOOST_TEST(status.out.find("\n    Port: " + port + "\n    TLS:  enabled\n    Routes:\n") != std::string::npos, status.out);
+  BOOST_TEST(
+      status.out.find("\n    Port: " + port + "\n    TLS:  enabled\n    Routes:\n") != std::string::npos,
+      status.out);
   BOOST_TEST(run(h, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
 }
 
@@ -174,7 +191,8 @@ BOOST_AUTO_TEST_CASE(cert_and_key_go_together) {
   isolated_home h;
   const run_result only_cert = run(h, {"proxy", "start", "--cert", "/nonexistent.pem"});
   BOOST_TEST(only_cert.code == 2);
-  BOOST_TEST(only_cert.err == "connect: --cert and --key go together: give both\nTry: connect proxy --help\n");
+  BOOST_TEST(only_cert.err ==
+             "connect: --cert and --key go together: give both\nTry: connect proxy --help\n");
   const run_result check_elsewhere = run(h, {"proxy", "status", "--check"});
   BOOST_TEST(check_elsewhere.code == 2);
 }
@@ -200,7 +218,8 @@ BOOST_AUTO_TEST_CASE(starts_at_once_leave_matching_pairs_and_a_readable_key_is_p
   for (int i = 0; i < 4; ++i)
     starts.push_back(std::make_unique<child_process>(cproxy::test::spawn_options{
         .args = {"proxy", "start", "--foreground", "--threads", "1", "--https", "--port", "0"},
-        .extra_env = h.env(), .refuse_io_uring = false}));
+        .extra_env = h.env(),
+        .refuse_io_uring = false}));
   for (auto& p : starts) BOOST_TEST(p->wait_for_stdout("Press Ctrl+C to stop\n", 20s), p->err());
   for (auto& p : starts) p->signal(SIGINT);
   for (auto& p : starts) BOOST_TEST(p->wait_exit(20s).value_or(-1) == 0);
@@ -211,8 +230,9 @@ BOOST_AUTO_TEST_CASE(starts_at_once_leave_matching_pairs_and_a_readable_key_is_p
   BOOST_TEST(public_key_of(certs + "/server.key", false) == public_key_of(certs + "/server.crt", true),
              "server.key does not match server.crt");
 
-  std::filesystem::permissions(certs + "/ca.key", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                                                      std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+  std::filesystem::permissions(certs + "/ca.key",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                   std::filesystem::perms::group_read | std::filesystem::perms::others_read);
   const std::string out = foreground_block(h, {"--port", "0", "--https"});
   BOOST_TEST(out.find("  [ok] Using local CA\n") != std::string::npos, out);
   BOOST_TEST(mode_of(certs + "/ca.key") == 0600u);
@@ -222,7 +242,8 @@ BOOST_AUTO_TEST_CASE(trust_alone_means_the_trust_action) {
   isolated_home h;
   // `connect proxy --trust` with nothing that starts a proxy is `connect proxy trust`: no proxy runs.
   const run_result trust = run(h, {"proxy", "--trust"});
-  BOOST_TEST(trust.out.starts_with("🔒 Trusting Private Connect local CA...\n\n  [ok] Generated local CA\n"), trust.out);
+  BOOST_TEST(trust.out.starts_with("🔒 Trusting Private Connect local CA...\n\n  [ok] Generated local CA\n"),
+             trust.out);
   BOOST_TEST(!std::filesystem::exists(h.home.path + "/proxy-state.json"));
   BOOST_TEST(std::filesystem::exists(h.home.path + "/certs/ca.crt"));
 }
@@ -232,9 +253,11 @@ BOOST_AUTO_TEST_CASE(trust_with_options_about_running_starts_an_https_proxy_and_
   const std::string port = std::to_string(free_port());
   const run_result start = run(h, {"proxy", "--trust", "--port", port, "--threads", "1"});
   BOOST_TEST(start.code == 0, start.err);
-  BOOST_TEST(start.out.starts_with("🌐 Starting proxy...\n\n[ok] HTTPS proxy started on port " + port + "\n  Logs: " +
-                                   h.home.path + "/proxy.log\n  Stop: connect proxy stop\n\n🔒 Trusting Private Connect local CA...\n"),
-             start.out);
+  BOOST_TEST(
+      start.out.starts_with(
+          "🌐 Starting proxy...\n\n[ok] HTTPS proxy started on port " + port + "\n  Logs: " + h.home.path +
+          "/proxy.log\n  Stop: connect proxy stop\n\n🔒 Trusting Private Connect local CA...\n"),
+      start.out);
   BOOST_TEST(run(h, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
 }
 

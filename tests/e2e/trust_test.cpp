@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,8 +15,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/test/unit_test.hpp>
 
 #include "child_process.hpp"
 
@@ -61,7 +60,8 @@ tool_result run_tool(const std::vector<std::string>& argv) {
   }
   ::close(fds[1]);
   char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) r.output.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    r.output.append(buf, static_cast<std::size_t>(n));
   ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -69,7 +69,9 @@ tool_result run_tool(const std::vector<std::string>& argv) {
   return r;
 }
 
-bool have_certutil() { return run_tool({"certutil", "-H"}).code != 127; }
+bool have_certutil() {
+  return run_tool({"certutil", "-H"}).code != 127;
+}
 
 std::size_t count_of(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
@@ -149,7 +151,8 @@ struct trust_world {
   std::string pc_home;
   std::optional<scoped_env> env_home, env_pc, env_root;
 
-  explicit trust_world(const std::string& os_release = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n") {
+  explicit trust_world(
+      const std::string& os_release = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n") {
     char pattern[] = "/tmp/connect-trust-XXXXXX";
     base = ::mkdtemp(pattern);
     root = base + "/root";
@@ -159,14 +162,14 @@ struct trust_world {
     write_text(root + "/etc/os-release", os_release);
     // What update-ca-certificates reads and writes, as on Debian 12. One other CA is listed, as a real
     // system always has: with no certificate left at all the tool would keep the old bundle.
-    for (const char* dir : {"/usr/share/ca-certificates/other", "/usr/local/share/ca-certificates", "/etc/ssl/certs",
-                            "/etc/ca-certificates/update.d"})
+    for (const char* dir : {"/usr/share/ca-certificates/other", "/usr/local/share/ca-certificates",
+                            "/etc/ssl/certs", "/etc/ca-certificates/update.d"})
       fs::create_directories(root + dir);
     write_text(root + "/etc/ca-certificates.conf", "other/other-ca.crt\n");
-    const auto made = run_tool({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                                "-nodes", "-keyout", base + "/other-ca.key", "-out",
-                                root + "/usr/share/ca-certificates/other/other-ca.crt", "-subj", "/CN=Other CA",
-                                "-days", "30"});
+    const auto made = run_tool({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                "ec_paramgen_curve:P-256", "-nodes", "-keyout", base + "/other-ca.key",
+                                "-out", root + "/usr/share/ca-certificates/other/other-ca.crt", "-subj",
+                                "/CN=Other CA", "-days", "30"});
     BOOST_REQUIRE_MESSAGE(made.code == 0, made.output);
     env_home.emplace("HOME", home);
     env_pc.emplace("PRIVATECONNECT_HOME", pc_home);
@@ -177,14 +180,17 @@ struct trust_world {
     env_pc.reset();
     env_home.reset();
     std::error_code ec;
-    fs::permissions(root + "/usr/local/share/ca-certificates", fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::permissions(root + "/usr/local/share/ca-certificates", fs::perms::owner_all, fs::perm_options::add,
+                    ec);
     fs::remove_all(base, ec);
   }
   trust_world(const trust_world&) = delete;
   trust_world& operator=(const trust_world&) = delete;
 
   std::string bundle() const { return root + "/etc/ssl/certs/ca-certificates.crt"; }
-  std::string anchor() const { return root + "/usr/local/share/ca-certificates/private-connect-local-ca.crt"; }
+  std::string anchor() const {
+    return root + "/usr/local/share/ca-certificates/private-connect-local-ca.crt";
+  }
   std::string ca() const { return pc_home + "/certs/ca.crt"; }
   std::string nssdb() const { return home + "/.pki/nssdb"; }
 
@@ -202,13 +208,15 @@ struct trust_world {
   // the store's bundle: what curl and every OpenSSL client does.
   tool_result verify_leaf_against_bundle() const {
     const std::string ext = base + "/leaf.ext";
-    write_text(ext, "subjectAltName=DNS:api.localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n");
-    auto r = run_tool({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                       "-keyout", base + "/leaf.key", "-subj", "/CN=api.localhost", "-out", base + "/leaf.csr"});
+    write_text(ext,
+               "subjectAltName=DNS:api.localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n");
+    auto r =
+        run_tool({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", base + "/leaf.key", "-subj", "/CN=api.localhost", "-out", base + "/leaf.csr"});
     if (r.code != 0) return r;
     r = run_tool({"openssl", "x509", "-req", "-in", base + "/leaf.csr", "-CA", ca(), "-CAkey",
-                  pc_home + "/certs/ca.key", "-CAcreateserial", "-CAserial", base + "/leaf.srl", "-days", "30",
-                  "-extfile", ext, "-out", base + "/leaf.crt"});
+                  pc_home + "/certs/ca.key", "-CAcreateserial", "-CAserial", base + "/leaf.srl", "-days",
+                  "30", "-extfile", ext, "-out", base + "/leaf.crt"});
     if (r.code != 0) return r;
     return run_tool({"openssl", "verify", "-CAfile", bundle(), "-purpose", "sslserver", "-verify_hostname",
                      "api.localhost", base + "/leaf.crt"});
@@ -229,10 +237,10 @@ const std::string chrome_added = "  [ok] CA added to NSS database ~/.pki/nssdb (
 const std::string trusted_now = "  Browsers will now trust Private Connect HTTPS certificates.\n";
 const std::string not_everywhere = "  Not every store trusts the CA yet — see the lines above.\n";
 
-#define REQUIRE_CERTUTIL()                                                                   \
-  if (!have_certutil()) {                                                                    \
-    BOOST_TEST_MESSAGE("SKIPPED: certutil is missing (Debian package libnss3-tools)");       \
-    return;                                                                                  \
+#define REQUIRE_CERTUTIL()                                                             \
+  if (!have_certutil()) {                                                              \
+    BOOST_TEST_MESSAGE("SKIPPED: certutil is missing (Debian package libnss3-tools)"); \
+    return;                                                                            \
   }
 
 }  // namespace
@@ -250,7 +258,8 @@ BOOST_AUTO_TEST_CASE(trust_fills_the_system_store_and_nssdb_and_check_verifies_t
 
   const auto trusted = w.connect({"trust"});
   BOOST_TEST(trusted.code == 0, trusted.err);
-  BOOST_TEST(trusted.out == trust_header + "  [ok] Generated local CA\n" + system_added + chrome_added + trusted_now);
+  BOOST_TEST(trusted.out ==
+             trust_header + "  [ok] Generated local CA\n" + system_added + chrome_added + trusted_now);
   BOOST_TEST(trusted.err == "");
 
   // The anchor is the CA; the bundle update-ca-certificates wrote verifies a leaf of the CA.
@@ -301,11 +310,13 @@ BOOST_AUTO_TEST_CASE(untrust_removes_what_trust_added) {
 
   const auto check = w.connect({"trust", "--check"});
   BOOST_TEST(check.code == 1);
-  BOOST_TEST(check.out.starts_with(check_header + "  [x] System trust store does not trust the CA: "), check.out);
-  BOOST_TEST(check.out.ends_with(
-                 "\n  [x] NSS database ~/.pki/nssdb (Chrome, Chromium) does not trust the CA: not in the database\n"
-                 "  Run: connect proxy trust\n"),
+  BOOST_TEST(check.out.starts_with(check_header + "  [x] System trust store does not trust the CA: "),
              check.out);
+  BOOST_TEST(
+      check.out.ends_with(
+          "\n  [x] NSS database ~/.pki/nssdb (Chrome, Chromium) does not trust the CA: not in the database\n"
+          "  Run: connect proxy trust\n"),
+      check.out);
 
   const auto again = w.connect({"untrust"});
   BOOST_TEST(again.code == 0, again.out);
@@ -327,25 +338,28 @@ BOOST_AUTO_TEST_CASE(firefox_profiles_get_the_ca_too) {
 
   const auto trusted = w.connect({"trust"});
   BOOST_TEST(trusted.code == 0, trusted.out);
-  BOOST_TEST(trusted.out == trust_header + "  [ok] Generated local CA\n" + system_added + chrome_added +
-                                "  [ok] CA added to Firefox profile ~/.mozilla/firefox/abc.default-release\n" +
-                                "  [ok] CA added to Firefox profile ~/snap/firefox/common/.mozilla/firefox/xyz.default\n" +
-                                trusted_now);
+  BOOST_TEST(trusted.out ==
+             trust_header + "  [ok] Generated local CA\n" + system_added + chrome_added +
+                 "  [ok] CA added to Firefox profile ~/.mozilla/firefox/abc.default-release\n" +
+                 "  [ok] CA added to Firefox profile ~/snap/firefox/common/.mozilla/firefox/xyz.default\n" +
+                 trusted_now);
   BOOST_TEST(count_of(w.nss_pem(deb), "BEGIN CERTIFICATE") == 1u);
   BOOST_TEST(count_of(w.nss_pem(snap), "BEGIN CERTIFICATE") == 1u);
 
   const auto check = w.connect({"trust", "--check"});
   BOOST_TEST(check.code == 0, check.out);
-  BOOST_TEST(check.out.find("  [ok] Firefox profile ~/.mozilla/firefox/abc.default-release trusts the CA\n") !=
-             std::string::npos);
+  BOOST_TEST(
+      check.out.find("  [ok] Firefox profile ~/.mozilla/firefox/abc.default-release trusts the CA\n") !=
+      std::string::npos);
 
   // A profile that lost the CA makes the check fail, and names that profile.
   BOOST_REQUIRE(run_tool({"certutil", "-D", "-d", "sql:" + deb, "-n", nickname}).code == 0);
   const auto partial = w.connect({"trust", "--check"});
   BOOST_TEST(partial.code == 1);
-  BOOST_TEST(partial.out.find("  [x] Firefox profile ~/.mozilla/firefox/abc.default-release does not trust the CA: "
-                              "not in the database\n") != std::string::npos,
-             partial.out);
+  BOOST_TEST(
+      partial.out.find("  [x] Firefox profile ~/.mozilla/firefox/abc.default-release does not trust the CA: "
+                       "not in the database\n") != std::string::npos,
+      partial.out);
 
   BOOST_TEST(w.connect({"untrust"}).code == 0);
   BOOST_TEST(w.nss_pem(snap) == "");
@@ -358,11 +372,12 @@ BOOST_AUTO_TEST_CASE(unknown_distribution_and_no_certutil_each_get_one_line) {
   scoped_env path("PATH", w.base + "/empty-bin");
   const auto trusted = w.connect({"trust"});
   BOOST_TEST(trusted.code == 1);  // the system store failed; with no NSS database, no certutil is only a note
-  BOOST_TEST(trusted.out == trust_header + "  [ok] Generated local CA\n" +
-                                "  [x] System trust store: unknown distribution 'gentoo' (" + w.root +
-                                "/etc/os-release) — add " + w.ca() + " to it by hand\n" +
-                                "  [!] certutil not found — install libnss3-tools to add the CA to Chrome and Firefox\n" +
-                                not_everywhere);
+  BOOST_TEST(trusted.out ==
+             trust_header + "  [ok] Generated local CA\n" +
+                 "  [x] System trust store: unknown distribution 'gentoo' (" + w.root +
+                 "/etc/os-release) — add " + w.ca() + " to it by hand\n" +
+                 "  [!] certutil not found — install libnss3-tools to add the CA to Chrome and Firefox\n" +
+                 not_everywhere);
 }
 
 BOOST_AUTO_TEST_CASE(other_distributions_name_their_tool) {
@@ -370,13 +385,15 @@ BOOST_AUTO_TEST_CASE(other_distributions_name_their_tool) {
   const auto trusted = w.connect({"trust"});
   BOOST_TEST(trusted.code == 1);
   BOOST_TEST(trusted.out.find("  [x] System trust store: update-ca-trust cannot write under "
-                              "CONNECT_PROXY_TRUST_ROOT=" + w.root + "\n") != std::string::npos,
+                              "CONNECT_PROXY_TRUST_ROOT=" +
+                              w.root + "\n") != std::string::npos,
              trusted.out);
   fs::remove(w.root + "/etc/os-release");
   const auto check = w.connect({"trust", "--check"});
   BOOST_TEST(check.code == 1);
   BOOST_TEST(check.out.find("  [x] System trust store: cannot read " + w.root + "/etc/os-release\n") !=
-             std::string::npos, check.out);
+                 std::string::npos,
+             check.out);
 }
 
 BOOST_AUTO_TEST_CASE(without_permission_prints_the_sudo_command) {
@@ -391,7 +408,8 @@ BOOST_AUTO_TEST_CASE(without_permission_prints_the_sudo_command) {
     // Root writes anywhere: run the binary as nobody instead, in folders nobody may use.
     fs::permissions(w.base, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
     fs::create_directories(w.pc_home);
-    if (::chown(w.pc_home.c_str(), nobody_id, nobody_id) != 0 || ::chown(w.home.c_str(), nobody_id, nobody_id) != 0) {
+    if (::chown(w.pc_home.c_str(), nobody_id, nobody_id) != 0 ||
+        ::chown(w.home.c_str(), nobody_id, nobody_id) != 0) {
       BOOST_TEST_MESSAGE("SKIPPED without_permission_prints_the_sudo_command: cannot hand folders to nobody");
       return;
     }
@@ -404,13 +422,14 @@ BOOST_AUTO_TEST_CASE(without_permission_prints_the_sudo_command) {
   }
   BOOST_TEST(trusted.code == 1, trusted.err);
   const std::string r = w.root;
-  BOOST_TEST(trusted.out.starts_with(trust_header + "  [ok] Generated local CA\n" +
-                                     "  [!] System trust store needs root — run: sudo cp " + w.ca() + " " +
-                                     w.anchor() + " && sudo update-ca-certificates --certsconf " + r +
-                                     "/etc/ca-certificates.conf --certsdir " + r +
-                                     "/usr/share/ca-certificates --localcertsdir " + anchors + " --etccertsdir " +
-                                     r + "/etc/ssl/certs --hooksdir " + r + "/etc/ca-certificates/update.d\n"),
-             trusted.out);
+  BOOST_TEST(
+      trusted.out.starts_with(trust_header + "  [ok] Generated local CA\n" +
+                              "  [!] System trust store needs root — run: sudo cp " + w.ca() + " " +
+                              w.anchor() + " && sudo update-ca-certificates --certsconf " + r +
+                              "/etc/ca-certificates.conf --certsdir " + r +
+                              "/usr/share/ca-certificates --localcertsdir " + anchors + " --etccertsdir " +
+                              r + "/etc/ssl/certs --hooksdir " + r + "/etc/ca-certificates/update.d\n"),
+      trusted.out);
   BOOST_TEST(trusted.out.ends_with(not_everywhere), trusted.out);
   BOOST_TEST(!fs::exists(w.anchor()));
   if (have_certutil()) BOOST_TEST(trusted.out.find(chrome_added) != std::string::npos, trusted.out);

@@ -25,7 +25,8 @@ struct errors_env {
   unsigned gone_port = closed_port();
   proxy_pool proxies{proxy_config{
       .routes = {{"api", api.port(), ""}, {"dead", dead_port, "127.0.0.1"}, {"gone", gone_port, ""}},
-      .extra = R"("timeouts": {"response": 1})", .args = {}}};
+      .extra = R"("timeouts": {"response": 1})",
+      .args = {}}};
 
   errors_env() {
     // Reads the request, never answers, holds the connection until the proxy gives up on it.
@@ -68,15 +69,17 @@ BOOST_FIXTURE_TEST_SUITE(errors, with_env<errors_env>, *shared_env<errors_env>()
 
 // A bad chunk size that came with the head is the client's error, whatever the upstream's state: 400,
 // not the 502 of the refused upstream it would otherwise have been sent to.
-BOOST_DATA_TEST_CASE(a_bad_chunk_with_the_head_gets_400_even_when_the_upstream_is_down, bdata::make(backends), io) {
+BOOST_DATA_TEST_CASE(a_bad_chunk_with_the_head_gets_400_even_when_the_upstream_is_down, bdata::make(backends),
+                     io) {
   const unsigned port = env.proxies.get(io).port();
   for (const std::string size : {"zz", "5g", "1fffffffffffffffff5"}) {
     BOOST_TEST_CONTEXT(size) {
       raw_client c(port);
       BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
-      BOOST_REQUIRE_MESSAGE(c.send("POST /x HTTP/1.1\r\nHost: dead.localhost\r\nTransfer-Encoding: chunked\r\n\r\n" + size +
-                                   "\r\nhello\r\n0\r\n\r\n"),
-                            c.error());
+      BOOST_REQUIRE_MESSAGE(
+          c.send("POST /x HTTP/1.1\r\nHost: dead.localhost\r\nTransfer-Encoding: chunked\r\n\r\n" + size +
+                 "\r\nhello\r\n0\r\n\r\n"),
+          c.error());
       const auto r = c.read_response(10s);
       BOOST_REQUIRE_MESSAGE(r, "no response: " << c.error());
       BOOST_TEST(r->status == 400, dump(r->head) << r->body);
@@ -89,13 +92,14 @@ BOOST_DATA_TEST_CASE(a_bad_chunk_with_the_head_gets_400_even_when_the_upstream_i
 // The 502 goes out before the body was read: the proxy must not close with the body unread (the kernel
 // would send a reset that destroys the 502), but stop sending and drop what still comes (a lingering
 // close), so a client still uploading reads its answer.
-BOOST_DATA_TEST_CASE(a_refused_upstreams_502_reaches_a_client_still_sending_its_body, bdata::make(backends), io) {
+BOOST_DATA_TEST_CASE(a_refused_upstreams_502_reaches_a_client_still_sending_its_body, bdata::make(backends),
+                     io) {
   const unsigned port = env.proxies.get(io).port();
   const std::string body(8 * 1024 * 1024, 'b');  // more than loopback's socket buffers hold
   raw_client c(port);
   BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
-  BOOST_REQUIRE_MESSAGE(c.send("POST /upload HTTP/1.1\r\nHost: dead.localhost\r\nContent-Length: " + std::to_string(body.size()) +
-                               "\r\n\r\n"),
+  BOOST_REQUIRE_MESSAGE(c.send("POST /upload HTTP/1.1\r\nHost: dead.localhost\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\n\r\n"),
                         c.error());
   BOOST_REQUIRE_MESSAGE(c.send(body), "the upload was cut off: " << c.error());
   const auto r = c.read_response(10s);

@@ -29,8 +29,8 @@ struct forwarding_env {
   scripted_upstream web{"web"};
   std::atomic<unsigned> proxy_port{0};
   std::atomic<int> chain_depth{0};  // bounds the recursion should the proxy not stop a loop at all
-  proxy_pool proxies{
-      proxy_config{.routes = {{"api", api.port(), ""}, {"web", web.port(), "localhost"}}, .extra = "", .args = {}}};
+  proxy_pool proxies{proxy_config{
+      .routes = {{"api", api.port(), ""}, {"web", web.port(), "localhost"}}, .extra = "", .args = {}}};
 
   forwarding_env() {
     web.on("/chain/", [this](upstream_conn& c, const recorded_request& r) {

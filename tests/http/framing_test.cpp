@@ -22,7 +22,8 @@ namespace {
 struct framing_env {
   scripted_upstream api{"api"};
   scripted_upstream web{"web"};
-  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}, {"web", web.port(), ""}}, .extra = "", .args = {}}};
+  proxy_pool proxies{
+      proxy_config{.routes = {{"api", api.port(), ""}, {"web", web.port(), ""}}, .extra = "", .args = {}}};
 
   framing_env() {
     api.on("/framing-response/cl-te", [](upstream_conn& c, const recorded_request&) {
@@ -181,24 +182,29 @@ BOOST_DATA_TEST_CASE(a_bad_chunk_after_the_head_went_upstream_gets_400, bdata::m
   const std::string target = std::string("/framing/late-bad-chunk/") + io;
   raw_client c(port);
   BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
-  BOOST_REQUIRE_MESSAGE(c.send("POST " + target + " HTTP/1.1\r\nHost: api.localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
-                        c.error());
+  BOOST_REQUIRE_MESSAGE(
+      c.send("POST " + target +
+             " HTTP/1.1\r\nHost: api.localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
+      c.error());
   bool forwarded = false;
   for (int polls = 0; polls < 1000 && !forwarded; ++polls) {
     forwarded = env.api.server().received(target);
     if (!forwarded) std::this_thread::sleep_for(10ms);
   }
   BOOST_REQUIRE_MESSAGE(forwarded, "the head never reached the upstream");
-  BOOST_REQUIRE_MESSAGE(c.send("zz\r\nhello\r\n0\r\n\r\n" + with_marker(smuggled, "late-" + std::string(io))), c.error());
+  BOOST_REQUIRE_MESSAGE(c.send("zz\r\nhello\r\n0\r\n\r\n" + with_marker(smuggled, "late-" + std::string(io))),
+                        c.error());
   const auto r = c.read_response(10s);
   BOOST_REQUIRE_MESSAGE(r, "no response: " << c.error());
   BOOST_TEST(r->status == 400, dump(r->head) << r->body);
   BOOST_TEST(r->get("content-type").value_or("").starts_with("application/json"));
-  BOOST_TEST(c.wait_closed(10s), "the connection stays open after a bad chunk; then got: " << printable(c.buffer()));
+  BOOST_TEST(c.wait_closed(10s),
+             "the connection stays open after a bad chunk; then got: " << printable(c.buffer()));
   barrier(port, std::string("late-bad-chunk-") + io);
   for (const auto& seen : env.api.server().requests_for(target))
     BOOST_TEST(!seen.body_complete, "the upstream got a complete request: " << printable(seen.body));
-  BOOST_TEST(!env.api.server().received("/smuggled/late-" + std::string(io)), "a request was smuggled through");
+  BOOST_TEST(!env.api.server().received("/smuggled/late-" + std::string(io)),
+             "a request was smuggled through");
 }
 
 BOOST_DATA_TEST_CASE(a_head_over_64_kib_gets_431, bdata::make(backends), io) {

@@ -102,7 +102,9 @@ std::string https_url(const std::string& name, unsigned port, const std::string&
   return "https://" + name + ":" + std::to_string(port) + target;
 }
 
-std::string ca_file(proxy_instance& proxy) { return proxy.home() + "/certs/ca.crt"; }
+std::string ca_file(proxy_instance& proxy) {
+  return proxy.home() + "/certs/ca.crt";
+}
 
 // openssl s_client with its input at EOF (it would otherwise read the test's stdin).
 program_result s_client(const std::vector<std::string>& args) {
@@ -161,10 +163,13 @@ std::string name_of(const std::string& file, const std::string& which) {
   return eq == std::string::npos ? text : trim_copy(text.substr(eq + 1));
 }
 
-bool contains(const std::string& text, std::string_view needle) { return text.find(needle) != std::string::npos; }
+bool contains(const std::string& text, std::string_view needle) {
+  return text.find(needle) != std::string::npos;
+}
 
 // Waits until the proxy's output (stderr and proxy.log tails) holds `needle`.
-bool proxy_output_shows(proxy_instance& proxy, const std::string& needle, std::chrono::milliseconds deadline = 5s) {
+bool proxy_output_shows(proxy_instance& proxy, const std::string& needle,
+                        std::chrono::milliseconds deadline = 5s) {
   return wait_for_text([&] { return proxy.output(); }, needle, deadline, 50ms);
 }
 
@@ -191,9 +196,9 @@ struct https_env {
 // The served leaf for SNI `name`, checked against the proxy's CA, saved as `dir/leaf-NAME.pem`; empty on
 // failure (with the reason reported).
 std::string served_leaf(proxy_instance& proxy, const std::string& name, const temp_dir& dir) {
-  const auto r = s_client({"-connect", "127.0.0.1:" + std::to_string(proxy.port()), "-servername", name,
-                           "-showcerts", "-verify_return_error", "-CAfile", ca_file(proxy), "-verify_hostname",
-                           name});
+  const auto r =
+      s_client({"-connect", "127.0.0.1:" + std::to_string(proxy.port()), "-servername", name, "-showcerts",
+                "-verify_return_error", "-CAfile", ca_file(proxy), "-verify_hostname", name});
   BOOST_TEST(r.status == 0, "s_client for " << name << ": " << r.status << "\n" << r.out << r.err);
   BOOST_TEST(contains(r.out, "Verify return code: 0 (ok)"), r.out);
   const std::string pem = first_pem(r.out);
@@ -211,8 +216,8 @@ BOOST_DATA_TEST_CASE(curl_verifies_the_proxy_and_the_upstream_sees_https, bdata:
   const unsigned port = proxy.port();
   const std::string p = std::to_string(port);
   const std::string target = std::string("/x/") + io;
-  const auto r = curl({"--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port),
-                       "-D", "/dev/stderr", https_url("api.localhost", port, target)});
+  const auto r = curl({"--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port), "-D",
+                       "/dev/stderr", https_url("api.localhost", port, target)});
   BOOST_REQUIRE_MESSAGE(r.status == 0, "curl: " << r.status << " " << r.err);
   BOOST_TEST(r.out.starts_with("GET " + target + " HTTP/1.1\r\n"), r.out);
   BOOST_TEST(contains(r.err, "HTTP/1.1 200"), r.err);
@@ -246,8 +251,8 @@ BOOST_DATA_TEST_CASE(a_route_added_while_running_verifies_at_once, bdata::make(b
   int attempts = 0;
   for (;;) {
     ++attempts;
-    r = curl({"--cacert", ca_file(proxy), "--resolve", resolve("late.localhost", port), "-w", "\n%{http_code}",
-              https_url("late.localhost", port, target)},
+    r = curl({"--cacert", ca_file(proxy), "--resolve", resolve("late.localhost", port), "-w",
+              "\n%{http_code}", https_url("late.localhost", port, target)},
              10);
     BOOST_REQUIRE_MESSAGE(r.status == 0, "attempt " << attempts << ": curl " << r.status << " " << r.err);
     if (r.out.ends_with("\n200") || std::chrono::steady_clock::now() >= until) break;
@@ -288,12 +293,14 @@ BOOST_DATA_TEST_CASE(tls_1_1_is_refused_1_2_and_1_3_work_with_alpn_http_1_1, bda
   proxy_instance& proxy = env.proxies.get(io);
   const std::string connect_to = "127.0.0.1:" + std::to_string(proxy.port());
   // SECLEVEL=0 lets this client offer TLS 1.1, so a refusal is the server's (its alert says so).
-  const auto old = s_client({"-connect", connect_to, "-servername", "api.localhost", "-tls1_1", "-cipher",
-                             "DEFAULT@SECLEVEL=0"});
+  const auto old = s_client(
+      {"-connect", connect_to, "-servername", "api.localhost", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"});
   BOOST_TEST(old.status != 0, "TLS 1.1 was accepted:\n" << old.out << old.err);
   BOOST_TEST(!contains(old.out + old.err, "no protocols available"),
-             "the client refused TLS 1.1 itself, so this case proves nothing:\n" << old.err);
-  BOOST_TEST(contains(old.err, "alert protocol version"), "no protocol version alert from the server:\n" << old.err);
+             "the client refused TLS 1.1 itself, so this case proves nothing:\n"
+                 << old.err);
+  BOOST_TEST(contains(old.err, "alert protocol version"), "no protocol version alert from the server:\n"
+                                                              << old.err);
   BOOST_TEST(proxy_output_shows(proxy, "unsupported protocol"), proxy.output());
 
   for (const std::string version : {"1_2", "1_3"}) {
@@ -319,14 +326,16 @@ BOOST_DATA_TEST_CASE(keep_alive_and_8_mib_bodies_inside_tls, bdata::make(backend
   const unsigned port = proxy.port();
   const std::string base = std::string("/keep/") + io + "/";
   // Three URLs in one curl run: one TLS connection, reused for the second and third.
-  const auto r = curl({"-v", "--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port), "-w",
-                       "[%{http_code}:%{num_connects}]", https_url("api.localhost", port, base + "1"),
-                       https_url("api.localhost", port, base + "2"), https_url("api.localhost", port, base + "3")});
+  const auto r =
+      curl({"-v", "--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port), "-w",
+            "[%{http_code}:%{num_connects}]", https_url("api.localhost", port, base + "1"),
+            https_url("api.localhost", port, base + "2"), https_url("api.localhost", port, base + "3")});
   BOOST_REQUIRE_MESSAGE(r.status == 0, "curl: " << r.status << " " << r.err);
   BOOST_TEST(count_of(r.out, "[200:1]") == 1u, r.out);
   BOOST_TEST(count_of(r.out, "[200:0]") == 2u, r.out);
   BOOST_TEST(count_of(r.err, "Re-using existing connection") == 2u, r.err);
-  for (const char* n : {"1", "2", "3"}) BOOST_TEST(contains(r.out, "GET " + base + n + " HTTP/1.1\r\n"), r.out);
+  for (const char* n : {"1", "2", "3"})
+    BOOST_TEST(contains(r.out, "GET " + base + n + " HTTP/1.1\r\n"), r.out);
 
   // 8 MiB down.
   const auto down = curl({"--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port),
@@ -424,9 +433,9 @@ BOOST_DATA_TEST_CASE(plain_http_on_the_tls_port_is_redirected_to_https, bdata::m
   BOOST_TEST(refused->head.start_line.starts_with("HTTP/1.1 400 "), refused->head.start_line);
 
   // The proxy still serves TLS (and, with curl, follows its own redirect).
-  const auto after = curl({"-L", "--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port),
-                           "-w", "\n%{http_code} %{num_redirects} %{scheme}",
-                           "http://" + authority + "/after-redirect/" + io});
+  const auto after =
+      curl({"-L", "--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port), "-w",
+            "\n%{http_code} %{num_redirects} %{scheme}", "http://" + authority + "/after-redirect/" + io});
   BOOST_REQUIRE_MESSAGE(after.status == 0, "curl: " << after.status << " " << after.err);
   BOOST_TEST(after.out.ends_with("\n200 1 HTTPS"), after.out);
 }
@@ -476,7 +485,8 @@ BOOST_DATA_TEST_CASE(stalled_handshakes_do_not_stop_other_clients, bdata::make(b
   for (const raw_client& c : stalled) BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
   std::this_thread::sleep_for(200ms);  // the stalled ones are accepted and waiting first
   for (int i = 0; i < 3; ++i) {
-    // 5 s: well under the proxy's handshake (10 s) and header (30 s) deadlines that would free a blocked worker.
+    // 5 s: well under the proxy's handshake (10 s) and header (30 s) deadlines that would free a blocked
+    // worker.
     const auto r = curl({"--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port), "-w",
                          "\n%{http_code}", https_url("api.localhost", port, std::string("/meanwhile/") + io)},
                         5);
@@ -488,8 +498,8 @@ BOOST_DATA_TEST_CASE(stalled_handshakes_do_not_stop_other_clients, bdata::make(b
   BOOST_REQUIRE_MESSAGE(plain.response, plain.error);
   BOOST_TEST(plain.response->status == 308);
   stalled.clear();
-  const auto r = curl({"--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port), "-o", "/dev/null",
-                       "-w", "%{http_code}", https_url("api.localhost", port, "/after-stall")});
+  const auto r = curl({"--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port), "-o",
+                       "/dev/null", "-w", "%{http_code}", https_url("api.localhost", port, "/after-stall")});
   BOOST_TEST(r.status == 0, r.err);
   BOOST_TEST(r.out == "200");
 }
@@ -505,14 +515,15 @@ struct custom_files {
   std::string key = dir.file("custom.key");
   std::string other_key = dir.file("other.key");
   custom_files() {
-    const auto made = run_program({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-                                   "-subj", "/CN=localhost/O=https_test custom pair", "-addext",
-                                   "subjectAltName=DNS:localhost,DNS:api.localhost,IP:127.0.0.1"},
-                                  30s);
+    const auto made = run_program(
+        {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost/O=https_test custom pair",
+         "-addext", "subjectAltName=DNS:localhost,DNS:api.localhost,IP:127.0.0.1"},
+        30s);
     if (made.status != 0) throw std::runtime_error("openssl req: " + made.err);
     const auto other = run_program(
-        {"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", other_key}, 30s);
+        {"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", other_key},
+        30s);
     if (other.status != 0) throw std::runtime_error("openssl genpkey: " + other.err);
   }
 };
@@ -520,15 +531,19 @@ struct custom_files {
 struct custom_pair_env {
   custom_files files;
   scripted_upstream api{"api"};
-  proxy_pool proxies{
-      proxy_config{.routes = {{"api", api.port(), ""}}, .extra = "", .args = {"--cert", files.cert, "--key", files.key}}};
+  proxy_pool proxies{proxy_config{
+      .routes = {{"api", api.port(), ""}}, .extra = "", .args = {"--cert", files.cert, "--key", files.key}}};
 };
 
 // `connect proxy start --foreground --port 0 ...` in a fresh home: its exit status and stderr.
 program_result start_with(const std::string& io, const std::vector<std::string>& more) {
   temp_dir home("connect-https");
-  std::vector<std::string> argv{"env", "PRIVATECONNECT_HOME=" + home.path, CONNECT_BINARY, "proxy", "start",
-                                "--foreground", "--port", "0", "--threads", "1", "--io", io};
+  std::vector<std::string> argv{"env",          "PRIVATECONNECT_HOME=" + home.path,
+                                CONNECT_BINARY, "proxy",
+                                "start",        "--foreground",
+                                "--port",       "0",
+                                "--threads",    "1",
+                                "--io",         io};
   argv.insert(argv.end(), more.begin(), more.end());
   return run_program(argv, 20s);
 }
@@ -554,7 +569,8 @@ BOOST_DATA_TEST_CASE(the_custom_pair_is_served_and_verifies, bdata::make(backend
   // Whatever the SNI name, the pair is what is served: no CA, no minting.
   for (const std::string name : {"api.localhost", "web.localhost"}) {
     BOOST_TEST_CONTEXT("SNI " << name) {
-      const auto s = s_client({"-connect", "127.0.0.1:" + std::to_string(port), "-servername", name, "-showcerts"});
+      const auto s =
+          s_client({"-connect", "127.0.0.1:" + std::to_string(port), "-servername", name, "-showcerts"});
       BOOST_TEST(s.status == 0, s.out << s.err);
       const std::string pem = first_pem(s.out);
       BOOST_REQUIRE_MESSAGE(!pem.empty(), s.out);
@@ -563,12 +579,13 @@ BOOST_DATA_TEST_CASE(the_custom_pair_is_served_and_verifies, bdata::make(backend
       BOOST_TEST((pem == read_file(env.files.cert)), "the served certificate is not the --cert file's");
     }
   }
-  const auto verified = s_client({"-connect", "127.0.0.1:" + std::to_string(port), "-servername", "api.localhost",
-                                  "-verify_return_error", "-CAfile", env.files.cert, "-verify_hostname",
-                                  "api.localhost"});
+  const auto verified =
+      s_client({"-connect", "127.0.0.1:" + std::to_string(port), "-servername", "api.localhost",
+                "-verify_return_error", "-CAfile", env.files.cert, "-verify_hostname", "api.localhost"});
   BOOST_TEST(verified.status == 0, verified.out << verified.err);
   BOOST_TEST(contains(verified.out, "Verify return code: 0 (ok)"), verified.out);
-  BOOST_TEST(!std::filesystem::exists(proxy.home() + "/certs/ca.crt"), "a CA was made although a pair was given");
+  BOOST_TEST(!std::filesystem::exists(proxy.home() + "/certs/ca.crt"),
+             "a CA was made although a pair was given");
 }
 
 BOOST_DATA_TEST_CASE(a_bad_pair_stops_the_start_with_the_file_named, bdata::make(backends), io) {
@@ -579,8 +596,10 @@ BOOST_DATA_TEST_CASE(a_bad_pair_stops_the_start_with_the_file_named, bdata::make
   const std::string& key = env.files.key;
   const std::string& other = env.files.other_key;
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
-      {{"--cert", missing, "--key", key}, "[x] --cert " + missing + ": cannot read it (No such file or directory)"},
-      {{"--cert", cert, "--key", missing}, "[x] --key " + missing + ": cannot read it (No such file or directory)"},
+      {{"--cert", missing, "--key", key},
+       "[x] --cert " + missing + ": cannot read it (No such file or directory)"},
+      {{"--cert", cert, "--key", missing},
+       "[x] --key " + missing + ": cannot read it (No such file or directory)"},
       {{"--cert", not_pem, "--key", key}, "[x] --cert " + not_pem + ": not a PEM certificate"},
       {{"--cert", cert, "--key", not_pem}, "[x] --key " + not_pem + ": not a PEM private key"},
       // The certificate given as the key: PEM, but no key.

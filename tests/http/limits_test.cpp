@@ -18,7 +18,8 @@ constexpr std::size_t limit = 1000;
 
 struct limits_env {
   scripted_upstream api{"api"};
-  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}}, .extra = {}, .args = {"--max-body", "1000"}}};
+  proxy_pool proxies{
+      proxy_config{.routes = {{"api", api.port(), ""}}, .extra = {}, .args = {"--max-body", "1000"}}};
 };
 
 std::string chunked_body(std::size_t total) {
@@ -30,8 +31,9 @@ std::string chunked_body(std::size_t total) {
 void check_413(const round_trip_result& r) {
   BOOST_REQUIRE_MESSAGE(r.response, r.error);
   BOOST_TEST(r.response->status == 413);
-  BOOST_TEST(r.response->body ==
-             R"({"error":"Payload Too Large","message":"The request body exceeds this proxy's limit of 1000 bytes (--max-body)."})");
+  BOOST_TEST(
+      r.response->body ==
+      R"({"error":"Payload Too Large","message":"The request body exceeds this proxy's limit of 1000 bytes (--max-body)."})");
 }
 
 }  // namespace

@@ -25,7 +25,8 @@ struct routing_env {
   scripted_upstream v2{"v2.api"};
   proxy_pool proxies{proxy_config{
       .routes = {{"api", api.port(), ""}, {"web", web.port(), "localhost"}, {"v2.api", v2.port(), ""}},
-      .extra = "", .args = {}}};
+      .extra = "",
+      .args = {}}};
 };
 
 // The upstream that answered (scripted upstreams say so in X-Upstream), or why there was no answer.

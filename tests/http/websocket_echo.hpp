@@ -34,8 +34,8 @@ inline void serve_websocket_echo(upstream_conn& c, const recorded_request& req,
   // A dup, so that the server's stop() (shutdown of c.fd()) also ends a blocked Beast read.
   s.assign(tcp::v4(), ::dup(c.fd()));
   websocket::stream<tcp::socket> ws(std::move(s));
-  ws.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set("X-Upstream", "api"); }));
+  ws.set_option(
+      websocket::stream_base::decorator([](websocket::response_type& res) { res.set("X-Upstream", "api"); }));
   if (read_message_max) ws.read_message_max(*read_message_max);
   ws.accept(upgrade);
   beast::flat_buffer buffer;

@@ -15,7 +15,8 @@ namespace cproxy::test {
 // Waits up to `wait` for output on the child's pipes (fds[0] its stdout, fds[1] its stderr; -1 once
 // closed) and appends what is ready to `out` and `err`. A pipe at EOF, or failing other than by EINTR,
 // is closed and its slot set to -1.
-inline void read_child_pipes(int (&fds)[2], std::chrono::milliseconds wait, std::string& out, std::string& err) {
+inline void read_child_pipes(int (&fds)[2], std::chrono::milliseconds wait, std::string& out,
+                             std::string& err) {
   pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
   if (::poll(p, 2, static_cast<int>(wait.count())) <= 0) return;
   for (int i = 0; i < 2; ++i) {

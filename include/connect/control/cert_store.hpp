@@ -27,16 +27,18 @@ struct local_ca {
 // expire within tls::renew_before, lack the critical name constraints make_ca gives (localhost,
 // 127.0.0.0/8, ::1/128), or do not permit one of `domains`. Returns false with `error` set
 // when the files cannot be written.
-bool ensure_ca(const std::string& home, const std::vector<std::string>& domains, local_ca& out, std::string& error);
+bool ensure_ca(const std::string& home, const std::vector<std::string>& domains, local_ca& out,
+               std::string& error);
 
 // Writes certs/server.crt and server.key: a leaf of `ca` for each
 // name of `names`, and sets `leaf` to it. Returns false with `error` set when the files cannot be
 // written.
-bool write_server_cert(const std::string& home, const tls::key_pair& ca, const std::vector<std::string>& names,
-                       tls::key_pair& leaf, std::string& error);
+bool write_server_cert(const std::string& home, const tls::key_pair& ca,
+                       const std::vector<std::string>& names, tls::key_pair& leaf, std::string& error);
 
 // The --cert/--key pair: unreadable, not PEM, or a key that does not match the certificate gives an
 // error naming the file and the problem ("--key ./key.pem: the key does not match --cert ./cert.pem").
-bool load_custom_pair(const std::string& cert_path, const std::string& key_path, tls::key_pair& out, std::string& error);
+bool load_custom_pair(const std::string& cert_path, const std::string& key_path, tls::key_pair& out,
+                      std::string& error);
 
 }  // namespace cproxy::control

@@ -18,7 +18,7 @@ struct proxy_options {
   std::optional<std::string> config_path;  // --config: replaces the home folder's config.json
   std::vector<std::string> domains;        // --domain, besides localhost
   bool quiet = false;
-  bool replace = false;  // take the port over: from our own proxy by handover, else stop its listener
+  bool replace = false;        // take the port over: from our own proxy by handover, else stop its listener
   std::uint64_t max_body = 0;  // --max-body: 0 is no limit
   io::backend_choice io = io::backend_choice::automatic;
   unsigned threads = 0;  // 0: one per online CPU
@@ -27,7 +27,7 @@ struct proxy_options {
   bool https = false;               // --https (or "https": true in the config file)
   std::optional<std::string> cert;  // --cert and --key: a pair to serve instead of minted leaves
   std::optional<std::string> key;
-  bool trust = false;               // --trust: install the CA into the trust stores at start
+  bool trust = false;  // --trust: install the CA into the trust stores at start
 };
 
 // Runs the proxy in this process until SIGINT or SIGTERM; returns the exit code. `ready_fd` (a daemon

@@ -22,11 +22,12 @@ struct tls_setup {
 };
 
 // Returns "" with `out` filled, or the error for exit 1 ("--key ./k.pem: not a PEM private key").
-std::string prepare_tls(const settings& config, const proxy_options& options, const std::vector<std::string>& route_names,
-                        tls_setup& out);
+std::string prepare_tls(const settings& config, const proxy_options& options,
+                        const std::vector<std::string>& route_names, tls_setup& out);
 
 // The trust lines of the start block: with --trust, the stores' outcome; else whether the CA is
 // trusted. Empty with a --cert/--key pair.
-std::vector<std::string> trust_lines(const settings& config, const proxy_options& options, const tls_setup& setup);
+std::vector<std::string> trust_lines(const settings& config, const proxy_options& options,
+                                     const tls_setup& setup);
 
 }  // namespace cproxy::control

@@ -4,10 +4,10 @@
 // CA itself: cert_store.hpp makes and keeps it.
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <string>
 #include <vector>
-
-#include <openssl/x509.h>
 
 #include "connect/control/proxy_options.hpp"
 

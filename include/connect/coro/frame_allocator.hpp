@@ -51,8 +51,12 @@ class frame_allocator {
   static constexpr std::size_t class_count = 16;  // frames up to 1 KiB are recycled
   static constexpr std::size_t max_cached = 4096;
 
-  static constexpr std::size_t size_class(std::size_t size) { return (size + granule - 1) / granule - 1; }
-  static constexpr std::size_t class_bytes(std::size_t cls) { return (cls + 1) * granule; }
+  static constexpr std::size_t size_class(std::size_t size) {
+    return (size + granule - 1) / granule - 1;
+  }
+  static constexpr std::size_t class_bytes(std::size_t cls) {
+    return (cls + 1) * granule;
+  }
 
   struct lists {
     node* heads[class_count] = {};
@@ -71,8 +75,12 @@ class frame_allocator {
     thread_local lists l;
     return l;
   }
-  static node** free_lists() { return local().heads; }
-  static std::size_t* counts() { return local().counts; }
+  static node** free_lists() {
+    return local().heads;
+  }
+  static std::size_t* counts() {
+    return local().counts;
+  }
 };
 
 }  // namespace cproxy::coro

@@ -22,7 +22,19 @@ class chunked_scanner {
   std::uint64_t payload_bytes() const noexcept { return payload_; }
 
  private:
-  enum class state { size, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer, trailer_lf, last_lf, done };
+  enum class state {
+    size,
+    extension,
+    size_lf,
+    data,
+    data_cr,
+    data_lf,
+    trailer_start,
+    trailer,
+    trailer_lf,
+    last_lf,
+    done
+  };
   state state_ = state::size;
   std::uint64_t remaining_ = 0;
   std::uint64_t payload_ = 0;

@@ -27,7 +27,8 @@ inline constexpr unsigned max_hops = 5;
 hop_trail follow_trail(const request_head& head, std::string_view route_name);
 
 // The request head as the upstream receives it (origin-form target, rewritten fields, CRLF CRLF).
-std::string forward_request_head(const request_head& head, const forward_context& ctx, const hop_trail& trail);
+std::string forward_request_head(const request_head& head, const forward_context& ctx,
+                                 const hop_trail& trail);
 
 // The response head as the client receives it. `keep_alive` decides the Connection field the proxy
 // sends; an upgrade (101) keeps Connection/Upgrade as the upstream sent them.

@@ -29,7 +29,7 @@ class endpoint {
 
   int family() const noexcept { return storage_.ss_family; }
   std::uint16_t port() const noexcept;
-  std::string address() const;   // "127.0.0.1", "::1"
+  std::string address() const;    // "127.0.0.1", "::1"
   std::string to_string() const;  // "127.0.0.1:8080", "[::1]:8080"
 
   const sockaddr* data() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }

@@ -22,6 +22,8 @@ inline std::error_code error_from_res(int res) noexcept {
 inline bool is_cancelled(const std::error_code& ec) noexcept {
   return ec == std::errc::operation_canceled;
 }
-inline bool is_timeout(const std::error_code& ec) noexcept { return ec == std::errc::timed_out; }
+inline bool is_timeout(const std::error_code& ec) noexcept {
+  return ec == std::errc::timed_out;
+}
 
 }  // namespace cproxy::io

@@ -16,10 +16,10 @@
 namespace cproxy::proxy {
 
 struct timeouts {
-  io::duration header{30'000};        // a request head, once started
-  io::duration connect{5'000};        // an upstream connect
-  io::duration idle{60'000};          // a keep-alive connection between requests
-  io::duration response{60'000};      // the upstream's first response byte
+  io::duration header{30'000};          // a request head, once started
+  io::duration connect{5'000};          // an upstream connect
+  io::duration idle{60'000};            // a keep-alive connection between requests
+  io::duration response{60'000};        // the upstream's first response byte
   io::duration tunnel_idle{3'600'000};  // a WebSocket or CONNECT tunnel with no bytes either way
   io::duration handshake{10'000};       // a TLS handshake, from its first byte
 };

@@ -18,8 +18,8 @@ enum class source { hub, config, reach };
 std::string_view to_string(source s) noexcept;  // "hub", "config", "reach"
 
 struct route {
-  std::string name;          // lowercase
-  std::string host;          // "localhost" (dial 127.0.0.1, then ::1), or a numeric address
+  std::string name;  // lowercase
+  std::string host;  // "localhost" (dial 127.0.0.1, then ::1), or a numeric address
   std::uint16_t port = 0;
   source from = source::config;
 
@@ -32,7 +32,7 @@ class table {
   // sources the later one wins. `dev_domains` are suffixes like "test" (for NAME.test), besides localhost.
   explicit table(std::vector<route> routes = {}, std::vector<std::string> dev_domains = {});
 
-  const route* find(std::string_view name) const noexcept;  // case-insensitive
+  const route* find(std::string_view name) const noexcept;            // case-insensitive
   std::span<const route> routes() const noexcept { return routes_; }  // sorted by name
   std::span<const std::string> dev_domains() const noexcept { return dev_domains_; }
 

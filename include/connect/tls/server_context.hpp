@@ -36,7 +36,9 @@ struct server_identity {
 
 // True when `first_byte` opens a TLS record carrying a handshake (a ClientHello): what tells a TLS
 // client from plain HTTP on the same port.
-inline bool opens_tls_handshake(unsigned char first_byte) noexcept { return first_byte == 0x16; }
+inline bool opens_tls_handshake(unsigned char first_byte) noexcept {
+  return first_byte == 0x16;
+}
 
 // Lifetime: outlives every connection that uses it (proxy::server destroys its workers first). Its
 // destructor stops the minting thread; a handshake still waiting for a leaf is resumed and fails.

@@ -1,15 +1,18 @@
 // asio_context: an io_context per worker thread, kept running by a work guard until stop().
+#include "asio_context.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
 #include "../copy_relay.hpp"
 #include "asio_backend.hpp"
-#include "asio_context.hpp"
 #include "asio_objects.hpp"
 
 namespace cproxy::io {
 
-std::unique_ptr<context> make_asio_context() { return std::make_unique<asio_backend::asio_context>(); }
+std::unique_ptr<context> make_asio_context() {
+  return std::make_unique<asio_backend::asio_context>();
+}
 
 namespace asio_backend {
 
@@ -37,9 +40,13 @@ void asio_context::run() {
   io_.restart();
 }
 
-void asio_context::stop() noexcept { io_.stop(); }
+void asio_context::stop() noexcept {
+  io_.stop();
+}
 
-void asio_context::post(std::function<void()> fn) { net::post(io_, std::move(fn)); }
+void asio_context::post(std::function<void()> fn) {
+  net::post(io_, std::move(fn));
+}
 
 void asio_context::fail_later(operation& op, int res) {
   op.pending = 1;
@@ -63,7 +70,10 @@ void asio_context::track(cancellable& c) noexcept {
 }
 
 void asio_context::untrack(cancellable& c) noexcept {
-  if (c.prev) c.prev->next = c.next; else tracked_ = c.next;
+  if (c.prev)
+    c.prev->next = c.next;
+  else
+    tracked_ = c.next;
   if (c.next) c.next->prev = c.prev;
   c.prev = c.next = nullptr;
 }
@@ -95,7 +105,9 @@ std::unique_ptr<acceptor_impl> asio_context::adopt_acceptor(native_handle_type f
   return std::make_unique<asio_acceptor>(this, fd);
 }
 
-std::unique_ptr<timer_impl> asio_context::make_timer() { return std::make_unique<asio_timer>(this); }
+std::unique_ptr<timer_impl> asio_context::make_timer() {
+  return std::make_unique<asio_timer>(this);
+}
 
 }  // namespace asio_backend
 }  // namespace cproxy::io

@@ -22,7 +22,9 @@ class buffer_ring {
 
   std::uint16_t group() const noexcept { return group_; }
   unsigned buffer_size() const noexcept { return buffer_size_; }
-  std::byte* buffer(std::uint16_t id) const noexcept { return storage_.get() + std::size_t{id} * buffer_size_; }
+  std::byte* buffer(std::uint16_t id) const noexcept {
+    return storage_.get() + std::size_t{id} * buffer_size_;
+  }
   // Hands buffer `id` back to the kernel.
   void give_back(std::uint16_t id) noexcept;
 

@@ -41,7 +41,8 @@ void uring_acceptor::arm() noexcept {
   } else {
     io_uring_prep_accept(sqe, fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   }
-  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(static_cast<cqe_handler*>(this)) | tag_handler);
+  io_uring_sqe_set_data64(sqe,
+                          reinterpret_cast<std::uint64_t>(static_cast<cqe_handler*>(this)) | tag_handler);
   armed_ = true;
 }
 
@@ -76,7 +77,8 @@ void uring_acceptor::cancel() noexcept {
     // request on the listening socket (else the port would stay taken after the process exits, until
     // the ring's asynchronous teardown ends).
     io_uring_sqe* sqe = ctx_->get_sqe();
-    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(static_cast<cqe_handler*>(this)) | tag_handler, 0);
+    io_uring_prep_cancel64(sqe,
+                           reinterpret_cast<std::uint64_t>(static_cast<cqe_handler*>(this)) | tag_handler, 0);
     io_uring_sqe_set_data64(sqe, 0);
     return;
   }

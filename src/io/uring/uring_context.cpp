@@ -60,7 +60,8 @@ uring_context::uring_context() {
   }
   buffers_ = buffer_ring::create(&ring_, buffer_group, provided_buffers, buffer_size);
   caps_.provided_buffers = buffers_ != nullptr;
-  caps_.multishot_accept = true;  // tried first; an acceptor the kernel answers EINVAL goes on one SQE per accept
+  caps_.multishot_accept =
+      true;  // tried first; an acceptor the kernel answers EINVAL goes on one SQE per accept
 
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) {
@@ -195,7 +196,8 @@ void uring_context::run_posted() {
 void uring_context::arm_wakeup() noexcept {
   io_uring_sqe* sqe = get_sqe();
   io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
-  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(static_cast<cqe_handler*>(this)) | tag_handler);
+  io_uring_sqe_set_data64(sqe,
+                          reinterpret_cast<std::uint64_t>(static_cast<cqe_handler*>(this)) | tag_handler);
 }
 
 void uring_context::on_cqe(int /*res*/, std::uint32_t /*flags*/) {
@@ -250,6 +252,8 @@ std::unique_ptr<acceptor_impl> uring_context::adopt_acceptor(native_handle_type 
   return std::make_unique<uring_acceptor_handle>(this, fd);
 }
 
-std::unique_ptr<timer_impl> uring_context::make_timer() { return std::make_unique<uring_timer>(this); }
+std::unique_ptr<timer_impl> uring_context::make_timer() {
+  return std::make_unique<uring_timer>(this);
+}
 
 }  // namespace cproxy::io::uring

@@ -118,7 +118,8 @@ void uring_context::start(operation& op, duration timeout, Prep&& prep) noexcept
   if (linked) {
     sqe->flags |= IOSQE_IO_LINK;
     // The last 16 bytes of scratch hold the timespec; objects use the rest.
-    auto* ts = reinterpret_cast<__kernel_timespec*>(op.scratch + sizeof op.scratch - sizeof(__kernel_timespec));
+    auto* ts =
+        reinterpret_cast<__kernel_timespec*>(op.scratch + sizeof op.scratch - sizeof(__kernel_timespec));
     ts->tv_sec = timeout.count() / 1000;
     ts->tv_nsec = (timeout.count() % 1000) * 1'000'000;
     io_uring_sqe* t = get_sqe();

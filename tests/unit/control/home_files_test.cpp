@@ -260,7 +260,8 @@ BOOST_AUTO_TEST_CASE(certs_are_never_read_or_written_through_a_link) {
   const std::string theirs = slurp(elsewhere + "/certs/ca.crt");
   BOOST_TEST_REQUIRE(::mkdir((home + "/certs").c_str(), 0700) == 0);
   for (const char* name : {"/ca.crt", "/ca.key"})
-    BOOST_TEST_REQUIRE(::symlink((elsewhere + "/certs" + name).c_str(), (home + "/certs" + name).c_str()) == 0);
+    BOOST_TEST_REQUIRE(::symlink((elsewhere + "/certs" + name).c_str(), (home + "/certs" + name).c_str()) ==
+                       0);
   cproxy::control::local_ca mine;
   BOOST_TEST_REQUIRE(cproxy::control::ensure_ca(home, {}, mine, error), error);
   BOOST_TEST(mine.generated);

@@ -30,11 +30,11 @@ struct ssl_ctx_free {
 // A server_context whose clock the test moves, with the CA's dev domain "test".
 struct minting_server {
   std::atomic<long> hours_later{0};
-  std::shared_ptr<const tls::key_pair> ca =
-      std::make_shared<const tls::key_pair>(tls::make_ca({"test"}, t0));
+  std::shared_ptr<const tls::key_pair> ca = std::make_shared<const tls::key_pair>(tls::make_ca({"test"}, t0));
   tls::server_context context{tls::server_identity{
-      tls::mint_leaf(*ca, {"localhost", "127.0.0.1", "::1", "api.localhost"}, t0), ca, {"test"},
-      [this] { return t0 + std::chrono::hours(hours_later.load()); }}};
+      tls::mint_leaf(*ca, {"localhost", "127.0.0.1", "::1", "api.localhost"}, t0), ca, {"test"}, [this] {
+        return t0 + std::chrono::hours(hours_later.load());
+      }}};
 };
 
 struct handshake_result {
@@ -58,7 +58,8 @@ handshake_result handshake(tls::server_context& context, const std::string& sni)
   BOOST_TEST_REQUIRE(server.get() != nullptr);
   // SSL_set_tlsext_host_name is a macro with a C cast: call what it expands to.
   if (!sni.empty())
-    SSL_ctrl(client.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(sni.c_str()));
+    SSL_ctrl(client.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(sni.c_str()));
   BIO* client_in = BIO_new(BIO_s_mem());
   BIO* client_out = BIO_new(BIO_s_mem());
   BIO* server_in = BIO_new(BIO_s_mem());
@@ -78,8 +79,10 @@ handshake_result handshake(tls::server_context& context, const std::string& sni)
     if (rc != 1 && SSL_get_error(server.get(), rc) == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
       out.paused_for_mint = true;
       std::promise<void> minted;
-      context.mint_async(std::string(tls::server_context::pending_name(server.get())), [&minted] { minted.set_value(); });
-      BOOST_TEST_REQUIRE((minted.get_future().wait_for(30s) == std::future_status::ready), "no leaf within 30 s");
+      context.mint_async(std::string(tls::server_context::pending_name(server.get())),
+                         [&minted] { minted.set_value(); });
+      BOOST_TEST_REQUIRE((minted.get_future().wait_for(30s) == std::future_status::ready),
+                         "no leaf within 30 s");
       continue;
     }
     carry(server_out, client_in);
@@ -127,8 +130,10 @@ BOOST_AUTO_TEST_CASE(a_new_name_waits_for_its_leaf_once_then_the_cache_answers) 
 BOOST_AUTO_TEST_CASE(names_the_start_up_leaf_covers_or_that_are_not_ours_get_it_without_minting) {
   minting_server s;
   const std::string start_up = "localhost,api.localhost";
-  const std::vector<std::string> names{"localhost",          "api.localhost", "", "example.com", "bad_name.localhost",
-                                      std::string(64, 'a') + ".localhost", "-x.localhost"};
+  const std::vector<std::string> names{
+      "localhost",   "api.localhost",      "",
+      "example.com", "bad_name.localhost", std::string(64, 'a') + ".localhost",
+      "-x.localhost"};
   for (const std::string& sni : names) {
     const handshake_result r = handshake(s.context, sni);
     BOOST_TEST(r.completed, "SNI '" << sni << "'");
