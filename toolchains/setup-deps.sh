@@ -12,7 +12,7 @@ build_pkgs=(g++ cmake ninja-build pkg-config
             liburing-dev libssl-dev libseccomp-dev)
 # ca-certificates and libnss3-tools: the trust stores `connect proxy trust` fills (tests relocate them);
 # chromium: the browser test of HTTPS trust.
-test_pkgs=(curl openssl ca-certificates libnss3-tools chromium)
+test_pkgs=(curl openssl ca-certificates libnss3-tools chromium clang-format)
 bench_pkgs=(wrk nginx-light haproxy)
 # The fuzz targets build with clang 14 (libFuzzer, ASan, UBSan runtimes); GNU ld links them.
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)

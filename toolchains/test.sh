@@ -17,6 +17,7 @@ esac
 toolchains/check-layers.sh
 toolchains/check-layers.sh --self-test
 toolchains/setup-deps.sh test
+toolchains/check-format.sh  # after setup-deps: it installs clang-format
 build_dir="build-$flavour"
 # The benchmarks are compiled (so they keep building) but not run here; sanitized copies add nothing.
 build_bench=ON
