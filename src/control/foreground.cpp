@@ -179,14 +179,16 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   // One proxy per home (checked once the port is ours, so that a taken port still reads as such): a
   // second one would write its state file over the first's, and `status` and `stop` would mix the two.
   // Whoever answers on proxy.sock (our user's) is a running proxy.
-  if (!options.replace) {
+  const auto other_proxy_here = [&config]() -> std::optional<std::string> {
     control_peer peer;
     const std::optional<std::string> answer =
         control_request(control_socket_path(config.home), R"({"cmd":"status"})", &peer);
-    if (answer && peer.uid == ::getuid())
-      return fail(ready_fd, "[x] A proxy is already running in " + config.home + " (pid " +
-                                std::to_string(peer.pid) + ")\n  Stop it: connect proxy stop\n" +
-                                "Or use --replace to take over\n");
+    if (!answer || peer.uid != ::getuid() || peer.pid == ::getpid()) return std::nullopt;
+    return "[x] A proxy is already running in " + config.home + " (pid " + std::to_string(peer.pid) +
+           ")\n  Stop it: connect proxy stop\nOr use --replace to take over\n";
+  };
+  if (!options.replace) {
+    if (const std::optional<std::string> refused = other_proxy_here()) return fail(ready_fd, *refused);
   }
 
   // HTTPS: the CA, the start-up certificate (for the config routes' names) or the --cert/--key pair.
@@ -268,6 +270,10 @@ int run_foreground(const proxy_options& options, int ready_fd) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+  }
+  // Two starts at once both pass the check above; the one that did not get proxy.sock gives way.
+  if (!control && !options.replace) {
+    if (const std::optional<std::string> refused = other_proxy_here()) return fail(ready_fd, *refused);
   }
   // The state file names the process behind proxy.sock, or none: `status` and `stop` trust only that.
   std::string state_error = "not written: this process does not hold proxy.sock";

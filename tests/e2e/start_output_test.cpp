@@ -213,16 +213,28 @@ std::string public_key_of(const std::string& path, bool is_cert) {
 BOOST_AUTO_TEST_CASE(starts_at_once_leave_matching_pairs_and_a_readable_key_is_put_right) {
   isolated_home h;
   // Four --https starts in one empty home at the same moment: certs/ is locked while a process makes
-  // certificates, so the files on disk are always one process's pairs.
+  // certificates, so the files on disk are always one process's pairs. Only one of them may then run
+  // (a second proxy in the same home is refused once it has its port): the others say so and exit 1.
   std::vector<std::unique_ptr<child_process>> starts;
   for (int i = 0; i < 4; ++i)
     starts.push_back(std::make_unique<child_process>(cproxy::test::spawn_options{
         .args = {"proxy", "start", "--foreground", "--threads", "1", "--https", "--port", "0"},
         .extra_env = h.env(),
         .refuse_io_uring = false}));
-  for (auto& p : starts) BOOST_TEST(p->wait_for_stdout("Press Ctrl+C to stop\n", 20s), p->err());
-  for (auto& p : starts) p->signal(SIGINT);
-  for (auto& p : starts) BOOST_TEST(p->wait_exit(20s).value_or(-1) == 0);
+  std::vector<child_process*> running;
+  for (auto& p : starts) {
+    if (p->wait_for_stdout("Press Ctrl+C to stop\n", 20s)) {
+      running.push_back(p.get());
+      continue;
+    }
+    BOOST_TEST(p->wait_exit(20s).value_or(-1) == 1, p->out() << p->err());
+    BOOST_TEST(("\n" + p->err()).find("\n[x] A proxy is already running in " + h.home.path + " (pid ") !=
+                   std::string::npos,
+               p->err());
+  }
+  BOOST_TEST(running.size() == 1u);
+  for (child_process* p : running) p->signal(SIGINT);
+  for (child_process* p : running) BOOST_TEST(p->wait_exit(20s).value_or(-1) == 0);
   const std::string certs = h.home.path + "/certs";
   const std::string ca_key = public_key_of(certs + "/ca.key", false);
   BOOST_TEST(!ca_key.empty());
