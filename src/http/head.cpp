@@ -253,6 +253,13 @@ parse_result parse_request(std::string_view bytes, request_head& out) {
     const auto uri = boost::urls::parse_absolute_uri(out.target);
     if (!uri || !uri->has_authority()) return {parse_status::invalid, 0, "invalid request target"};
     if (uri->has_userinfo()) return {parse_status::invalid, 0, "userinfo in the request target"};
+    // Boost.URL 1.81 takes "http://h:at/x" as authority "h:" and path "at/x": a port is digits and the
+    // path after an authority starts with "/" (RFC 3986 3.2.3, 3.3).
+    const std::string_view port = uri->port();
+    const std::string_view path = uri->encoded_path();
+    if (port.find_first_not_of("0123456789") != std::string_view::npos ||
+        (!path.empty() && path.front() != '/'))
+      return {parse_status::invalid, 0, "invalid port or path in the request target"};
     out.authority = std::string(uri->encoded_authority());
     out.absolute_form = true;
     if (hosts == 1 && !iequals(out.authority, out.host))

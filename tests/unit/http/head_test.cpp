@@ -477,6 +477,21 @@ BOOST_AUTO_TEST_CASE(two_hosts) {
   BOOST_TEST(request_status("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n") == "invalid");
 }
 
+// Found by fuzz_request_head: Boost.URL 1.81 reads "http://ht:at/o" as the authority "ht:" and the path
+// "at/o", which the proxy then forwarded as the request target "at/o". A port is digits (RFC 3986 3.2.3)
+// and the path after an authority starts with "/".
+BOOST_AUTO_TEST_CASE(absolute_form_with_a_port_that_is_not_a_number_is_invalid) {
+  for (const std::string target :
+       {"http://ht:at/o/pm/x27", "http://api.localhost:x8/", "http://api.localhost:8x"}) {
+    BOOST_TEST_CONTEXT(target) {
+      const parsed_request p = request("GET " + target + " HTTP/1.0\r\n\r\n");
+      BOOST_TEST(text(p.result.status) == "invalid");
+    }
+  }
+  const parsed_request ok = request("GET http://api.localhost:8080/x HTTP/1.0\r\n\r\n");
+  BOOST_TEST(text(ok.result.status) == "complete");
+}
+
 BOOST_AUTO_TEST_CASE(absolute_form_authority_differs_from_host) {
   BOOST_TEST(request_status("GET http://api.localhost/ HTTP/1.1\r\nHost: web.localhost\r\n\r\n") ==
              "invalid");
