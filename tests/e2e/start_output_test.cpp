@@ -12,41 +12,18 @@
 #include <memory>
 
 #include "child_process.hpp"
+#include "isolated_home.hpp"
 #include "proxy_home.hpp"
 
 using namespace std::chrono_literals;
 using cproxy::test::child_process;
 using cproxy::test::free_port;
+using cproxy::test::isolated_home;
 using cproxy::test::proxy_home;
+using cproxy::test::run;
+using cproxy::test::run_result;
 
 namespace {
-
-// A home folder plus a HOME and a trust-store root of its own, so "CA not trusted yet" does not depend
-// on the machine's stores.
-struct isolated_home {
-  proxy_home home;
-  std::string user_home = home.path + "/user";
-  std::string trust_root = home.path + "/root";
-  isolated_home() {
-    std::filesystem::create_directories(user_home);
-    std::filesystem::create_directories(trust_root);
-  }
-  std::vector<std::string> env() const {
-    return {home.env(), "HOME=" + user_home, "CONNECT_PROXY_TRUST_ROOT=" + trust_root};
-  }
-};
-
-struct run_result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-run_result run(const isolated_home& h, std::vector<std::string> args) {
-  child_process p({.args = std::move(args), .extra_env = h.env(), .refuse_io_uring = false});
-  const int code = p.wait_exit(30s).value_or(-1);
-  return {code, p.out(), p.err()};
-}
 
 // Runs a foreground proxy until its block is printed, stops it with SIGINT, returns its stdout.
 std::string foreground_block(const isolated_home& h, std::vector<std::string> args) {
