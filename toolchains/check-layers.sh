@@ -14,8 +14,11 @@ declare -A allowed=(
   [route]="core coro"
   [tls]="core coro io"
   [proxy]="core coro io http route tls"
-  [control]="core coro io http route tls proxy"
-  [app]="core coro io http route tls proxy control"
+  [config]="core coro io http route tls proxy"
+  [feed]="core coro io http route tls proxy config"
+  [pki]="core coro io http route tls proxy config"
+  [daemon]="core coro io http route tls proxy config feed pki"
+  [app]="core coro io http route tls proxy config feed pki daemon"
 )
 
 # One grep and one awk over the whole tree: a process per #include took minutes on a busy machine.
@@ -104,17 +107,19 @@ self_test() {
   cp -r "$src_root/src" "$src_root/include" "$tmp/"
   check "$tmp" >/dev/null || { echo "self-test: the clean tree fails" >&2; return 1; }
   printf '#include "connect/proxy/server.hpp"\n' >>"$tmp/src/io/socket.cpp"
-  printf '#include <connect/control/cli.hpp>\n' >>"$tmp/include/connect/http/head.hpp"
+  printf '#include <connect/daemon/cli.hpp>\n' >>"$tmp/include/connect/http/head.hpp"
   printf '#include "connect/tls/certificate.hpp"\n' >>"$tmp/src/route/table.cpp"
-  printf '#include "../../src/proxy/relay.hpp"\n' >>"$tmp/src/control/cli.cpp"
+  printf '#include "../../src/proxy/relay.hpp"\n' >>"$tmp/src/daemon/cli.cpp"
+  printf '#include "connect/pki/cert_store.hpp"\n' >>"$tmp/src/feed/route_feed.cpp"
   out=$(check "$tmp" 2>/dev/null) && { echo "self-test: planted includes pass" >&2; return 1; }
   for want in "src/io/socket.cpp:[0-9]+: io includes proxy" \
-              "include/connect/http/head.hpp:[0-9]+: http includes control" \
+              "include/connect/http/head.hpp:[0-9]+: http includes daemon" \
+              "src/feed/route_feed.cpp:[0-9]+: feed includes pki" \
               "src/route/table.cpp:[0-9]+: route includes tls" \
-              "src/control/cli.cpp:[0-9]+: control includes proxy \(private header"; do
+              "src/daemon/cli.cpp:[0-9]+: daemon includes proxy \(private header"; do
     grep -qE "^$want" <<<"$out" || { echo "self-test: missing '$want'" >&2; status=1; }
   done
-  [ "$(wc -l <<<"$out")" -eq 4 ] || { echo "self-test: expected 4 violations, got:" >&2; echo "$out" >&2; status=1; }
+  [ "$(wc -l <<<"$out")" -eq 5 ] || { echo "self-test: expected 5 violations, got:" >&2; echo "$out" >&2; status=1; }
   [ "$status" -eq 0 ] && echo "check-layers: self-test passed"
   return "$status"
 }

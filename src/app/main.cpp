@@ -3,7 +3,7 @@
 #include <exception>
 #include <iostream>
 
-#include "connect/control/cli.hpp"
+#include "connect/daemon/cli.hpp"
 
 int main(int argc, char** argv) {
   try {

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "connect/control/active_routes.hpp"
-#include "connect/control/config_file.hpp"
+#include "connect/config/active_routes.hpp"
+#include "connect/config/config_file.hpp"
 #include "fuzz_check.hpp"
 
 namespace control = cproxy::control;

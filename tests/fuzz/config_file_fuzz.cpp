@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "connect/control/config_file.hpp"
-#include "control/route_feed_http.hpp"
+#include "connect/config/config_file.hpp"
+#include "feed/route_feed_http.hpp"
 #include "fuzz_check.hpp"
 
 namespace control = cproxy::control;

@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "connect/control/config_file.hpp"
-#include "connect/control/route_feed.hpp"
-#include "control/route_feed_http.hpp"
+#include "connect/config/config_file.hpp"
+#include "connect/feed/route_feed.hpp"
+#include "feed/route_feed_http.hpp"
 #include "fuzz_check.hpp"
 
 namespace control = cproxy::control;

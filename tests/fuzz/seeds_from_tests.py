@@ -77,7 +77,7 @@ def write(target, seeds):
 methods = (b"GET ", b"POST ", b"PUT ", b"CONNECT ", b"OPTIONS ", b"HEAD ", b"DELETE ")
 http_tests = ["tests/unit/http/head_test.cpp", "tests/unit/http/rewrite_test.cpp"]
 requests = [s for p in http_tests for s in literals(p) if s.lstrip(b"\r\n").startswith(methods) and b"\r\n" in s]
-responses = [s for p in http_tests + ["tests/unit/control/route_feed_test.cpp"] for s in literals(p)
+responses = [s for p in http_tests + ["tests/unit/feed/route_feed_test.cpp"] for s in literals(p)
              if s.startswith(b"HTTP/1.") and b"\r\n" in s]
 write("request_head", requests)
 # The response target's first byte: the method (low 3 bits; 0 GET, 1 HEAD, 2 CONNECT) and two flags.
@@ -92,13 +92,13 @@ hosts = [s for s in literals("tests/unit/route/table_test.cpp")
          if 0 < len(s) < 80 and b" " not in s and b"\n" not in s and (b"." in s or b":" in s)]
 write("route_resolve", [bytes([i % 2]) + s for i, s in enumerate(hosts)])
 
-configs = [s for s in literals("tests/unit/control/config_file_test.cpp") if s.lstrip().startswith((b"{", b"["))]
+configs = [s for s in literals("tests/unit/config/config_file_test.cpp") if s.lstrip().startswith((b"{", b"["))]
 write("config_file", [bytes([i % 2]) + s for i, s in enumerate(configs)])
 
-write("active_routes", [s for s in literals("tests/unit/control/active_routes_test.cpp")
+write("active_routes", [s for s in literals("tests/unit/config/active_routes_test.cpp")
                         if s.lstrip().startswith((b"{", b"["))])
 
-feed = literals("tests/unit/control/route_feed_test.cpp")
+feed = literals("tests/unit/feed/route_feed_test.cpp")
 hub = [s for s in feed if s.startswith(b"HTTP/1.") or s.lstrip().startswith((b"[", b"{"))]
 write("hub_answer", [b"\x00" + s for s in hub])
 
