@@ -121,6 +121,7 @@ struct foreground_run {
   io::backend_decision backend;
   settings config;
   std::optional<handover> takeover;  // --replace of our own proxy: its socket and hub routes
+  bool stopped_predecessor = false;  // --replace of our own proxy on another port: it drains
   io::listen_socket listener;
   std::optional<tls_setup> tls;
   proxy::server_options server_options;
@@ -176,6 +177,17 @@ std::optional<std::string> other_proxy_in_home(const settings& config) {
          ")\n  Stop it: connect proxy stop\nOr use --replace to take over\n";
 }
 
+// --replace while this home's proxy listens on another port: there is no socket to hand over, but the
+// home keeps one proxy, so the predecessor is asked to stop (it drains) once our port is bound.
+void stop_predecessor_on_other_port(foreground_run& run) {
+  control_peer peer;
+  const std::optional<std::string> answer =
+      control_request(control_socket_path(run.config.home), R"({"cmd":"stop"})", &peer);
+  if (!answer || peer.uid != ::getuid() || peer.pid == ::getpid()) return;
+  log::info("--replace: stopping this home's proxy (pid ", peer.pid, "), which listens on another port");
+  run.stopped_predecessor = true;
+}
+
 // The listening socket: handed over by our own proxy (--replace), or bound, evicting a foreign
 // listener first with --replace.
 std::string acquire_listener(foreground_run& run) {
@@ -208,6 +220,8 @@ std::string acquire_listener(foreground_run& run) {
   // Checked once the port is ours, so that a taken port still reads as such.
   if (!run.options.replace) {
     if (const std::optional<std::string> refused = other_proxy_in_home(config)) return *refused;
+  } else if (!run.takeover) {
+    stop_predecessor_on_other_port(run);
   }
   return {};
 }
@@ -278,7 +292,7 @@ std::string start_server(foreground_run& run) {
 // process behind proxy.sock or none: `status` and `stop` trust only that.
 std::string serve_control_socket(foreground_run& run) {
   const settings& config = run.config;
-  // A predecessor frees the path as it drains: a successor retries for up to 2 s.
+  // A predecessor frees the path as it starts draining: a successor retries for up to 2 s.
   for (int attempt = 0; attempt < 100 && !run.control; ++attempt) {
     std::string why;
     run.control.emplace(
@@ -293,7 +307,7 @@ std::string serve_control_socket(foreground_run& run) {
         why);
     if (why.empty()) break;
     run.control.reset();
-    if (!run.takeover || attempt == 99) {
+    if ((!run.takeover && !run.stopped_predecessor) || attempt == 99) {
       log::warn("proxy.sock: ", why);
       break;
     }
