@@ -151,6 +151,7 @@ void uring_context::reap() noexcept {
 }
 
 void uring_context::run() {
+  loop_thread_ = std::this_thread::get_id();
   for (;;) {
     run_ready();
     run_posted();
@@ -164,7 +165,18 @@ void uring_context::run() {
     }
     reap();
   }
+  loop_thread_ = {};
   io_uring_submit(&ring_);
+}
+
+void uring_context::close_fd(int fd) noexcept {
+  if (loop_thread_ != std::this_thread::get_id()) {
+    ::close(fd);
+    return;
+  }
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_close(sqe, fd);
+  io_uring_sqe_set_data64(sqe, 0);
 }
 
 void uring_context::stop() noexcept {
