@@ -33,7 +33,7 @@ coro::task<request_read> read_request(client_side* c, exchange* ex, http::reques
   if (c->in.empty() && !first) {
     if (c->w->draining) co_return request_read::closed;
     c->w->idle_clients.insert(c->stream);
-    const io::io_result r = co_await read_more(c->stream, &c->in, t.idle);
+    const io::io_result r = co_await read_idle(c->stream, &c->in, t.idle);
     c->w->idle_clients.erase(c->stream);
     if (io::is_cancelled(r.ec) && c->w->draining) {
       // The drain closed this idle connection, but a request may have crossed it on the wire: one short
