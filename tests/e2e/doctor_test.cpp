@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -29,6 +30,11 @@ namespace {
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+void write_text_at(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  write_text(path, text);
 }
 
 // A loopback listener the test holds: connects to it succeed (the kernel's backlog accepts them).
@@ -217,6 +223,87 @@ BOOST_AUTO_TEST_CASE(a_ca_near_expiry_and_a_trust_store_that_cannot_be_read) {
                                "  [x] System trust store: cannot read " +
                                w.h.trust_root + "/etc/os-release — run: connect proxy trust\n";
   BOOST_TEST(r.out.find(expected) != std::string::npos, r.out);
+}
+
+BOOST_AUTO_TEST_CASE(a_trusted_ca_then_one_untrusted_in_nss) {
+  doctor_home w;
+  if (!w.namespace_works()) return;
+  if (cproxy::test::find_on_path("certutil").empty() ||
+      cproxy::test::find_on_path("update-ca-certificates").empty()) {
+    BOOST_TEST_MESSAGE(
+        "SKIPPED a_trusted_ca_then_one_untrusted_in_nss: certutil or update-ca-certificates missing");
+    return;
+  }
+  w.routes("[]");
+  // A fake Debian root that the real update-ca-certificates fills (as in trust_test.cpp), with one other
+  // CA listed: with no certificate at all the tool would keep an old bundle.
+  const std::string root = w.h.trust_root;
+  write_text_at(root + "/etc/os-release", "ID=debian\n");
+  for (const char* dir : {"/usr/share/ca-certificates/other", "/usr/local/share/ca-certificates",
+                          "/etc/ssl/certs", "/etc/ca-certificates/update.d"})
+    fs::create_directories(root + dir);
+  write_text(root + "/etc/ca-certificates.conf", "other/other-ca.crt\n");
+  const auto other = run_program(
+      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+       w.etc + "/other.key", "-out", root + "/usr/share/ca-certificates/other/other-ca.crt", "-subj",
+       "/CN=Other CA", "-days", "30"},
+      {});
+  BOOST_REQUIRE_MESSAGE(other.code == 0, other.err);
+  fs::create_directories(w.h.user_home + "/.pki/nssdb");
+  BOOST_REQUIRE(
+      run_program({"certutil", "-N", "-d", "sql:" + w.h.user_home + "/.pki/nssdb", "--empty-password"}, {})
+          .code == 0);
+  const auto trusted = w.connect({"proxy", "trust"});
+  BOOST_REQUIRE_MESSAGE(trusted.code == 0, trusted.out + trusted.err);
+
+  const std::string ca = w.h.home.path + "/certs/ca.crt";
+  const auto end =
+      run_program({"openssl", "x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in", ca}, {});
+  BOOST_REQUIRE(end.code == 0);
+  const std::string date = end.out.substr(std::string("notAfter=").size(), 10);
+  const auto all_ok = w.doctor();
+  BOOST_TEST(all_ok.code == 0, all_ok.out);
+  BOOST_TEST(all_ok.out.find("  [ok] Local CA " + ca + " expires on " + date + " (in ") != std::string::npos,
+             all_ok.out);
+  BOOST_TEST(all_ok.out.find(" days)\n"
+                             "  [ok] System trust store trusts the CA\n"
+                             "  [ok] NSS database ~/.pki/nssdb (Chrome, Chromium) trusts the CA\n"
+                             "  [ok] I/O backend") != std::string::npos,
+             all_ok.out);
+
+  BOOST_REQUIRE(run_program({"certutil", "-D", "-d", "sql:" + w.h.user_home + "/.pki/nssdb", "-n",
+                             "Private Connect Local CA"},
+                            {})
+                    .code == 0);
+  const auto untrusted = w.doctor();
+  BOOST_TEST(untrusted.code == 1);
+  BOOST_TEST(untrusted.out.find(
+                 "  [ok] System trust store trusts the CA\n"
+                 "  [x] NSS database ~/.pki/nssdb (Chrome, Chromium) does not trust the CA: not in the "
+                 "database — run: connect proxy trust\n") != std::string::npos,
+             untrusted.out);
+  BOOST_TEST(untrusted.out.ends_with("\n[x] 1 problem(s) found\n"));
+}
+
+BOOST_AUTO_TEST_CASE(a_route_whose_process_has_exited_is_named) {
+  doctor_home w;
+  if (!w.namespace_works()) return;
+  w.routes("[]");
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);  // reaped: the pid is dead
+  write_text(w.h.home.path + "/active-routes.json",
+             "{\"version\": 1, \"routes\": [{\"serviceName\": \"gone\", \"localPort\": 4321, \"pid\": " +
+                 std::to_string(child) + "}]}");
+  const auto r = w.doctor();
+  BOOST_TEST(r.code == 0);
+  BOOST_TEST(
+      r.out.find(
+          "  [!] No routes yet — add one with: connect reach <service>, or \"routes\" in " + w.h.home.path +
+          "/config.json\n"
+          "  [!] gone: its process in active-routes.json has exited; not routed — start gone again\n") !=
+          std::string::npos,
+      r.out);
 }
 
 BOOST_AUTO_TEST_CASE(json_has_one_entry_per_line_with_status_and_fix) {

@@ -10,8 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +97,19 @@ inline program_result run_program(const std::vector<std::string>& argv,
   }
   if (!killed) r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+// The absolute path of `name` in $PATH and the sbin folders, or "".
+inline std::string find_on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = std::string(path ? path : "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin";
+  for (std::size_t at = 0; at <= dirs.size();) {
+    const std::size_t colon = std::min(dirs.find(':', at), dirs.size());
+    const std::string candidate = dirs.substr(at, colon - at) + "/" + name;
+    if (colon > at && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+    at = colon + 1;
+  }
+  return {};
 }
 
 // The connect binary inside a mount namespace of its own where /etc/hosts and /etc/nsswitch.conf are the
