@@ -134,6 +134,11 @@ finding from_store_line(bool ok, std::string line) {
 }  // namespace
 
 finding check_proxy(const facts& f) {
+  if (f.silent)
+    return {"proxy", level::fail,
+            "Proxy (PID " + std::to_string(f.silent->pid) + ") holds port " + std::to_string(f.port) +
+                " but does not answer on proxy.sock",
+            "run: connect proxy start --replace"};
   if (!f.running) return {"proxy", level::warn, "Proxy is not running", "run: connect proxy start"};
   const std::string pid = std::to_string(f.running->pid);
   const std::string port = std::to_string(f.port);
@@ -306,6 +311,11 @@ finding check_port(const facts& f) {
     return {"port", level::warn, "Port " + port + ": the listener could not be identified", ""};
   }
   if (!owner) return {"port", level::ok, "Port " + port + " is free", ""};
+  if (f.silent && owner->pid == f.silent->pid)  // the proxy line above says it fails, and its fix
+    return {"port", level::warn,
+            "Port " + port + " is held by the proxy (PID " + std::to_string(owner->pid) +
+                "), which does not answer",
+            ""};
   const std::string who =
       owner->pid > 0 ? "another program (PID " + std::to_string(owner->pid) + ")" : "another program";
   return {

@@ -31,6 +31,9 @@ struct facts {
   std::uint16_t port = 0;  // the running proxy's, else the one `start` would take
   std::string bind;
   std::optional<proxy_state> running;
+  // Not running, but the state file names a process that holds the port: a proxy that no longer answers
+  // (stopped, hung). Then `running` is empty and this is set.
+  std::optional<proxy_state> silent;
   std::string status;  // the running proxy's status object
   std::vector<route::route> routes;
   std::vector<std::string> domains;

@@ -8,6 +8,8 @@
 
 #include "connect/config/settings.hpp"
 #include "connect/daemon/current_routes.hpp"
+#include "connect/daemon/port_owner.hpp"
+#include "connect/io/endpoint.hpp"
 #include "doctor_checks.hpp"
 
 namespace cproxy::control {
@@ -53,6 +55,15 @@ int run_doctor(bool as_json, const proxy_options& options) {
   if (f.running) {
     f.port = f.running->port;
     if (!f.running->bind.empty()) f.bind = f.running->bind;
+  } else if (const auto named = s.home.empty() ? std::nullopt : read_state(s.home); named && named->pid > 0) {
+    // Only the kernel's word counts: the process the file names must be the port's listener.
+    const auto where = io::endpoint::from(named->bind.empty() ? f.bind : named->bind, named->port);
+    const auto owner = where ? find_listener(*where) : std::nullopt;
+    if (owner && owner->pid == named->pid) {
+      f.silent = named;
+      f.port = named->port;
+      if (!named->bind.empty()) f.bind = named->bind;
+    }
   }
   f.routes = current_routes(s, f.status);
 

@@ -5,6 +5,7 @@
 // backend's reason depends on the kernel, so only its line's start is.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -170,6 +171,35 @@ BOOST_AUTO_TEST_CASE(proxy_running_with_names_in_the_hosts_file_has_no_problem) 
                  p + " is held by this proxy (PID " + pid_text +
                  ")\n\n"
                  "[ok] No problems found\n");
+  BOOST_TEST(w.connect({"proxy", "stop"}).code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_proxy_that_does_not_answer) {
+  doctor_home w;
+  if (!w.namespace_works()) return;
+  w.routes("[]");
+  BOOST_REQUIRE(w.connect({"proxy", "start", "--threads", "1"}).code == 0);
+  const int pid = cproxy::test::state_pid(w.h.home.path);
+  BOOST_REQUIRE(pid > 0);
+  ::kill(pid, SIGSTOP);  // the daemon this case started: it holds the port and answers nothing
+  const auto r = w.doctor();
+  ::kill(pid, SIGCONT);
+  const std::string p = std::to_string(w.port), pid_text = std::to_string(pid);
+  BOOST_TEST(r.code == 1);
+  BOOST_TEST(without_io_reason(r.out, "  [ok] I/O backend at the next start: ") ==
+             "🩺 Proxy doctor\n\n"
+             "  [x] Proxy (PID " +
+                 pid_text + ") holds port " + p +
+                 " but does not answer on proxy.sock — run: connect proxy start --replace\n"
+                 "  [!] No routes yet — add one with: connect reach <service>, or \"routes\" in " +
+                 w.h.home.path +
+                 "/config.json\n"
+                 "  [ok] No local CA yet (made by the first HTTPS start)\n"
+                 "  [ok] IO\n"
+                 "  [!] Port " +
+                 p + " is held by the proxy (PID " + pid_text +
+                 "), which does not answer\n\n"
+                 "[x] 1 problem(s) found\n");
   BOOST_TEST(w.connect({"proxy", "stop"}).code == 0);
 }
 
