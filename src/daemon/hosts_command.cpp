@@ -21,6 +21,7 @@
 
 #include "connect/config/config_file.hpp"
 #include "connect/config/settings.hpp"
+#include "connect/daemon/control_socket.hpp"
 #include "connect/daemon/current_routes.hpp"
 #include "connect/daemon/hosts_block.hpp"
 #include "connect/daemon/state_file.hpp"
@@ -143,6 +144,18 @@ int write_hosts(const std::string& path, const struct stat* old, std::string_vie
   return 0;
 }
 
+// Under sudo, running_proxy() finds no proxy (it trusts only a proxy.sock peer of the same uid), and
+// the hub routes would be missed: root asks the proxy that proxy-state.json names, of the home folder's
+// owner, as the kernel reports the peer.
+std::string status_for_root(const std::string& home) {
+  struct stat st {};
+  const auto named = read_state(home);
+  if (::geteuid() != 0 || !named || ::stat(home.c_str(), &st) != 0) return {};
+  control_peer peer;
+  auto answer = control_request(control_socket_path(home), R"({"cmd":"status"})", &peer);
+  return answer && peer.pid == named->pid && peer.uid == st.st_uid ? std::move(*answer) : std::string();
+}
+
 void print_names(const std::vector<std::string>& lines) {
   for (const std::string& l : lines) std::cout << "  " << l << "\n";
 }
@@ -167,7 +180,7 @@ int run_hosts(bool remove, const proxy_options& options) {
   std::vector<std::string> body;
   if (!remove) {
     std::string status;
-    if (!s.home.empty()) running_proxy(s.home, &status);
+    if (!s.home.empty() && !running_proxy(s.home, &status)) status = status_for_root(s.home);
     std::vector<std::string> names;
     for (const route::route& r : current_routes(s, status)) names.push_back(r.name);
     body = hosts_block_lines(names, s.domains);
