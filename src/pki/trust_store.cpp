@@ -355,4 +355,17 @@ std::vector<std::string> install_ca_lines(const std::string& home) {
   return out;
 }
 
+ca_check check_ca(const std::string& home) {
+  ca_check out;
+  const loaded_ca ca = load_ca(home);
+  out.present = ca.error != "missing";
+  if (!ca.pair.cert) {
+    out.problem = out.present ? ca.error : "";
+    return out;
+  }
+  out.not_after = tls::not_after(*ca.pair.cert);
+  for (auto& line : check_everywhere(ca.pair)) out.stores.emplace_back(line.ok, std::move(line.text));
+  return out;
+}
+
 }  // namespace cproxy::control
