@@ -2,6 +2,7 @@
 // exchange answers by itself (its own answer, or a failure's). Also the CONNECT tunnel stage.
 #include "connect/core/log.hpp"
 #include "connect/http/chunked.hpp"
+#include "error_pages.hpp"
 #include "failure_answer.hpp"
 #include "relay.hpp"
 #include "responses.hpp"
@@ -39,7 +40,8 @@ coro::task<exchange_end> send_own_answer(client_side* c, exchange* ex, unsigned 
 }
 
 coro::task<exchange_end> answer_failure(client_side* c, exchange* ex, failure f) {
-  failure_answer a = answer_for(f, ex->route, c->ip, c->env->options->max_body);
+  failure_answer a =
+      answer_for(f, ex->route, c->ip, c->env->options->max_body, ex->request && wants_html(*ex->request));
   if (!a.log_line.empty()) log::info(a.log_line);
   ex->failed = std::move(f);
   if (a.status == 0) co_return exchange_end::close;
