@@ -100,6 +100,8 @@ struct h2_env {
   proxy_pool proxies{config({"--max-body", std::to_string(max_body)})};
   proxy_pool tls_proxies{config({"--https", "--max-body", std::to_string(max_body)})};
   proxy_pool unlimited{config({"--https"})};
+  proxy_pool short_idle{
+      proxy_config{.routes = {{"api", api.port(), ""}}, .extra = R"("timeouts": {"idle": 1})", .args = {}}};
 };
 
 struct with_h2_env : with_env<h2_env> {
@@ -108,6 +110,8 @@ struct with_h2_env : with_env<h2_env> {
     env.tls_proxies.show_logs_if_failed();
     env.unlimited.check_alive();
     env.unlimited.show_logs_if_failed();
+    env.short_idle.check_alive();
+    env.short_idle.show_logs_if_failed();
   }
 };
 
@@ -611,6 +615,30 @@ BOOST_DATA_TEST_CASE(floods_end_the_attackers_connection_while_others_are_served
                  "reset streams still reached the upstream without bound");
     BOOST_TEST(env.api.requests_for("/t/cont").empty());
   }
+}
+
+// Idle connections end as in HTTP/1.1 (the idle timeout, 1 s here), with GOAWAY NO_ERROR; so does one
+// whose only stream never finishes its header block (a slow HEADERS/CONTINUATION sequence).
+BOOST_DATA_TEST_CASE(idle_connections_and_unfinished_headers_get_goaway_after_the_idle_timeout,
+                     bdata::make(backends) * bdata::make({false, true}), io, unfinished_headers) {
+  proxy_instance& proxy = env.short_idle.get(io);
+  const std::string authority = "api.localhost:" + std::to_string(proxy.port());
+  raw_client c(proxy.port());
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+  std::string hello = std::string(h2::preface) + h2::settings_frame({});
+  if (unfinished_headers)
+    hello += h2::frame(h2::headers, 0, 1, h2::block(h2::get_request(authority, "/t/never")));
+  BOOST_REQUIRE(c.send(hello));
+  std::optional<h2::frame_in> away;
+  for (int i = 0; i < 20 && !away; ++i) {
+    const auto f = h2::read_frame(c, 10s);
+    if (!f) break;
+    if (f->type == h2::goaway) away = f;
+  }
+  BOOST_REQUIRE_MESSAGE(away, "no GOAWAY");
+  BOOST_TEST(away->error() == h2::no_error);
+  BOOST_TEST(c.wait_closed(10s));
+  BOOST_TEST(env.api.requests_for("/t/never").empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
