@@ -641,4 +641,32 @@ BOOST_DATA_TEST_CASE(idle_connections_and_unfinished_headers_get_goaway_after_th
   BOOST_TEST(env.api.requests_for("/t/never").empty());
 }
 
+// A client that opens a window of 0 and never widens it holds a response forever unless something ends
+// it: the stream's writes time out like a stalled HTTP/1.1 client's (the idle timeout, 1 s here), the
+// stream is reset, and the connection, now idle, gets its GOAWAY.
+BOOST_DATA_TEST_CASE(a_zero_window_held_forever_is_bounded_by_the_idle_timeout, bdata::make(backends), io) {
+  proxy_instance& proxy = env.short_idle.get(io);
+  const std::string authority = "api.localhost:" + std::to_string(proxy.port());
+  raw_client c(proxy.port());
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+  BOOST_REQUIRE(
+      c.send(std::string(h2::preface) + h2::settings_frame({{4, 0}}) +  // INITIAL_WINDOW_SIZE 0
+             h2::frame(h2::headers, h2::end_stream | h2::end_headers, 1,
+                       h2::block(h2::get_request(authority, "/download/zero-window-" + std::string(io))))));
+  bool reset = false, away = false;
+  std::size_t data_bytes = 0;
+  for (int i = 0; i < 50 && !(reset && away); ++i) {
+    const auto f = h2::read_frame(c, 20s);
+    if (!f) break;
+    if (f->type == h2::settings && !(f->flags & h2::ack)) c.send(h2::frame(h2::settings, h2::ack, 0, ""));
+    if (f->type == h2::data) data_bytes += f->payload.size();
+    reset = reset || (f->type == h2::rst_stream && f->stream == 1);
+    away = away || f->type == h2::goaway;
+  }
+  BOOST_TEST(data_bytes == 0u, "DATA past a zero window");
+  BOOST_TEST(reset, "the stalled stream was not reset");
+  BOOST_TEST(away, "the connection did not end");
+  BOOST_TEST(c.wait_closed(10s));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
