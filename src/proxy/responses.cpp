@@ -71,6 +71,7 @@ std::string status_json(const page_context& ctx) {
   o["startedAt"] = ctx.options->started_at;
   o["version"] = ctx.options->version;
   o["io"] = std::string(io::to_string(ctx.options->io));
+  o["protocols"] = boost::json::array{"http/1.1", "h2"};  // h2: ALPN on HTTPS, prior knowledge on HTTP
   boost::json::array routes;
   for (const route::route& r : ctx.routes->routes()) {
     boost::json::object entry;

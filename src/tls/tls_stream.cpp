@@ -38,6 +38,13 @@ struct minted {
 
 }  // namespace
 
+std::string_view tls_stream::alpn() const noexcept {
+  const unsigned char* name = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &name, &length);
+  return name ? std::string_view(reinterpret_cast<const char*>(name), length) : std::string_view{};
+}
+
 // Suspends a flush while another one sends; the sender resumes it when it is done.
 struct tls_stream::flush_gate {
   tls_stream* stream;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connect/io/stream.hpp"
@@ -42,6 +43,8 @@ class tls_stream final : public io::stream {
   coro::task<std::error_code> handshake(io::context* ctx, io::duration timeout);
   // OpenSSL's reason for the last failure ("" when there was none), for the one log line it gets.
   const std::string& failure_reason() const noexcept { return failure_reason_; }
+  // The protocol ALPN chose in the handshake ("h2", "http/1.1"), "" when none was.
+  std::string_view alpn() const noexcept;
 
   coro::task<io::io_result> read_some(std::span<std::byte> buf, io::duration timeout) override;
   coro::task<io::io_result> write_all(std::span<const std::byte> buf, io::duration timeout) override;
