@@ -76,18 +76,20 @@ coro::task<lookup_result> lookup(io::context* ctx, std::string host, std::uint16
   }
   auto wait = timer.wait(timeout);
   const std::error_code waited = co_await wait;
-  const std::lock_guard lock(s->mutex);  // no suspension below: released as the task ends
-  s->ctx = nullptr;
-  s->timer = nullptr;
-  if (!s->done) {
-    // The timer ran out, or a stop cancelled it: the lookup finishes alone.
-    out.ec = waited ? hub_errc::cancelled : hub_errc::timed_out;
-    if (!waited) out.detail = "timed out looking up " + host;
-  } else if (!s->problem.empty()) {
-    out.ec = hub_errc::lookup_failed;
-    out.detail = s->problem;
-  } else {
-    out.addresses = s->addresses;
+  {
+    const std::lock_guard lock(s->mutex);
+    s->ctx = nullptr;
+    s->timer = nullptr;
+    if (!s->done) {
+      // The timer ran out, or a stop cancelled it: the lookup finishes alone.
+      out.ec = waited ? hub_errc::cancelled : hub_errc::timed_out;
+      if (!waited) out.detail = "timed out looking up " + host;
+    } else if (!s->problem.empty()) {
+      out.ec = hub_errc::lookup_failed;
+      out.detail = s->problem;
+    } else {
+      out.addresses = s->addresses;
+    }
   }
   co_return out;
 }

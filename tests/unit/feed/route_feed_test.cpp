@@ -386,6 +386,22 @@ BOOST_AUTO_TEST_CASE(response_chunked_and_close_delimited) {
   BOOST_TEST(no_body.code() == 204u);
 }
 
+// An empty chunked body byte by byte: Beast 1.81 asserted when the last chunk, right after the head, came
+// back with one byte more (fuzz_hub_answer); the reader waits for enough of the line instead.
+BOOST_AUTO_TEST_CASE(an_empty_chunked_body_byte_by_byte) {
+  const std::string bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+  reader slow;
+  reader::status s = reader::status::more;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    s = slow.feed(std::string_view(&bytes[i], 1));
+    BOOST_TEST((s == (i + 1 == bytes.size() ? reader::status::done : reader::status::more)), i);
+  }
+  BOOST_TEST(slow.body() == "");
+  reader cut;
+  BOOST_TEST((cut.feed(bytes.substr(0, bytes.size() - 1)) == reader::status::more));
+  BOOST_TEST((cut.finish() == reader::status::invalid));
+}
+
 BOOST_AUTO_TEST_CASE(response_errors) {
   const auto error_of = [](std::initializer_list<std::string> parts, bool finish) {
     reader x;
