@@ -86,7 +86,12 @@ void tls_stream::init(std::span<const std::byte> already_read) {
   // An empty input BIO means "no bytes yet" (retry), not end of stream.
   BIO_set_mem_eof_return(in_, -1);
   SSL_set_bio(ssl_.get(), in_, out_);
-  SSL_set_accept_state(ssl_.get());
+  // The side comes from the session's method: a server_context's sessions accept, a client_context's
+  // connect (the hub client).
+  if (SSL_is_server(ssl_.get()))
+    SSL_set_accept_state(ssl_.get());
+  else
+    SSL_set_connect_state(ssl_.get());
   if (!already_read.empty()) BIO_write(in_, already_read.data(), static_cast<int>(already_read.size()));
 }
 
