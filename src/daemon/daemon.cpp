@@ -66,6 +66,74 @@ std::string fetch_status(std::uint16_t port) {
                                                                            : std::string();
 }
 
+// Opened here, not in the child, so that a link planted as proxy.log is refused with a line saying so.
+// The descriptor, or -1 after printing why.
+int open_daemon_log(const std::string& home) {
+  const std::string log_path = home + "/proxy.log";
+  const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (log < 0) {
+    const int err = errno;
+    std::cerr << "[x] cannot open " << log_path << ": "
+              << (err == ELOOP ? std::string("it is a symbolic link") : std::string(std::strerror(err)))
+              << "\n";
+  }
+  return log;
+}
+
+// The daemon's side of the fork: a session of its own, stdin /dev/null, stdout and stderr to the log,
+// the pipe to the parent as fd 3, nothing else.
+[[noreturn]] void become_daemon(const proxy_options& options, const std::string& home, int log, int ready) {
+  ::setsid();
+  const int null_in = ::open("/dev/null", O_RDONLY);
+  if (null_in < 0) ::_exit(1);
+  ::dup2(null_in, 0);
+  ::dup2(log, 1);
+  ::dup2(log, 2);
+  ::dup2(ready, 3);
+  ::close_range(4, ~0U, 0);             // no descriptor of the shell that started us lives on in the daemon
+  log::open_file(home + "/proxy.log");  // by path, so that SIGHUP can reopen it after logrotate
+  ::_exit(run_foreground(options, 3));
+}
+
+// What the child wrote before closing its end: "ok PORT[ https]\n" and "warn" lines, or "err TEXT".
+std::string read_child_report(int ready) {
+  std::string report;
+  char buf[1024];
+  for (int reads = 0; reads < 1024; ++reads) {  // until the child closes its end: listening or dead
+    const ssize_t n = ::read(ready, buf, sizeof buf);
+    if (n > 0) {
+      report.append(buf, static_cast<std::size_t>(n));
+      if (report.starts_with("ok ") && report.ends_with("\n")) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  return report;
+}
+
+// The daemon start block of the contract, then the child's warnings, then --trust if asked.
+void print_daemon_started(const proxy_options& options, const std::string& home, const std::string& report) {
+  // "ok PORT" or "ok PORT https"
+  const std::string line = report.substr(3, report.find('\n') - 3);
+  const std::string port = line.substr(0, line.find(' '));
+  const bool https = line.ends_with(" https");
+  std::cout << "🌐 Starting proxy...\n\n"
+            << "[ok] " << (https ? "HTTPS" : "HTTP") << " proxy started on port " << port << "\n"
+            << "  Logs: " << shown_home(home) << "/proxy.log\n"
+            << "  Stop: connect proxy stop\n"
+            << std::flush;
+  for (std::size_t at = report.find("\nwarn "); at != std::string::npos; at = report.find("\nwarn ", at + 1))
+    std::cerr << report.substr(at + 6, report.find('\n', at + 1) - at - 6) << "\n";
+  // --trust changes the trust stores from here, where the user sees the outcome, not in the daemon.
+  // The proxy started: that is what the exit code says (as for --foreground); the lines say how
+  // each store went.
+  if (options.trust && https && !options.cert) {
+    std::cout << "\n";
+    run_trust(trust_action::trust, options);
+  }
+}
+
 }  // namespace
 
 int run_daemon(const proxy_options& options) {
@@ -79,16 +147,8 @@ int run_daemon(const proxy_options& options) {
     std::cout << "[!] Proxy is already running on port " << running->port << "\n";
     return 0;
   }
-  // Opened here, not in the child, so that a link planted as proxy.log is refused with a line saying so.
-  const std::string log_path = home + "/proxy.log";
-  const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (log < 0) {
-    const int err = errno;
-    std::cerr << "[x] cannot open " << log_path << ": "
-              << (err == ELOOP ? std::string("it is a symbolic link") : std::string(std::strerror(err)))
-              << "\n";
-    return 1;
-  }
+  const int log = open_daemon_log(home);
+  if (log < 0) return 1;
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) {
     std::cerr << "[x] pipe: " << std::strerror(errno) << "\n";
@@ -101,51 +161,13 @@ int run_daemon(const proxy_options& options) {
   }
   if (child == 0) {
     ::close(ready[0]);
-    ::setsid();
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    if (null_in < 0) ::_exit(1);
-    ::dup2(null_in, 0);
-    ::dup2(log, 1);
-    ::dup2(log, 2);
-    ::dup2(ready[1], 3);
-    ::close_range(4, ~0U, 0);             // no descriptor of the shell that started us lives on in the daemon
-    log::open_file(home + "/proxy.log");  // by path, so that SIGHUP can reopen it after logrotate
-    ::_exit(run_foreground(options, 3));
+    become_daemon(options, home, log, ready[1]);
   }
   ::close(ready[1]);
-  std::string report;
-  char buf[1024];
-  for (int reads = 0; reads < 1024; ++reads) {  // until the child closes its end: listening or dead
-    const ssize_t n = ::read(ready[0], buf, sizeof buf);
-    if (n > 0) {
-      report.append(buf, static_cast<std::size_t>(n));
-      if (report.starts_with("ok ") && report.ends_with("\n")) break;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    break;
-  }
+  const std::string report = read_child_report(ready[0]);
   ::close(ready[0]);
   if (report.starts_with("ok ")) {
-    // "ok PORT" or "ok PORT https"
-    const std::string line = report.substr(3, report.find('\n') - 3);
-    const std::string port = line.substr(0, line.find(' '));
-    const bool https = line.ends_with(" https");
-    std::cout << "🌐 Starting proxy...\n\n"
-              << "[ok] " << (https ? "HTTPS" : "HTTP") << " proxy started on port " << port << "\n"
-              << "  Logs: " << shown_home(home) << "/proxy.log\n"
-              << "  Stop: connect proxy stop\n"
-              << std::flush;
-    for (std::size_t at = report.find("\nwarn "); at != std::string::npos;
-         at = report.find("\nwarn ", at + 1))
-      std::cerr << report.substr(at + 6, report.find('\n', at + 1) - at - 6) << "\n";
-    // --trust changes the trust stores from here, where the user sees the outcome, not in the daemon.
-    // The proxy started: that is what the exit code says (as for --foreground); the lines say how
-    // each store went.
-    if (options.trust && https && !options.cert) {
-      std::cout << "\n";
-      run_trust(trust_action::trust, options);
-    }
+    print_daemon_started(options, home, report);
     return 0;
   }
   std::cerr << (report.starts_with("err ")

@@ -19,6 +19,7 @@
 #include "connect/feed/route_feed.hpp"
 #include "connect/io/listen_socket.hpp"
 #include "connect/pki/tls_setup.hpp"
+#include "connect/platform/process.hpp"
 #include "connect/proxy/server.hpp"
 
 namespace cproxy::control {
@@ -43,12 +44,18 @@ std::string stop_foreign_listener(const io::endpoint& where) {
     return "[x] --replace: port " + std::to_string(port) + " is held by pid " + std::to_string(owner->pid) +
            " of another user; not stopping it\n";
   log::info("--replace: stopping pid ", owner->pid, ", which listens on port ", port);
-  ::kill(owner->pid, SIGTERM);
-  for (int waits = 0; waits < 250 && ::kill(owner->pid, 0) == 0; ++waits)
+  // A handle names the process found, never a later one that reuses its pid; pids where there is none.
+  const platform::process_handle target = platform::process_handle::open(owner->pid);
+  const auto send = [&](int sig) {
+    target.valid() ? (void)target.signal(sig) : (void)::kill(owner->pid, sig);
+  };
+  const auto gone = [&] { return target.valid() ? target.exited() : !platform::pid_alive(owner->pid); };
+  send(SIGTERM);
+  for (int waits = 0; waits < 250 && !gone(); ++waits)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (::kill(owner->pid, 0) == 0) {
+  if (!gone()) {
     log::info("--replace: pid ", owner->pid, " ignored SIGTERM for 5 s; SIGKILL");
-    ::kill(owner->pid, SIGKILL);
+    send(SIGKILL);
   }
   return {};
 }
@@ -273,7 +280,10 @@ std::string start_server(foreground_run& run) {
   // not only after confirm(): a table without them would answer 404 where the predecessor routed.
   run.routes.emplace(std::make_shared<const route::table>(config.config_routes, config.domains));
   // Routes that change while running (active-routes.json, dead pids, the hub): off the workers' threads.
-  run.feed.emplace(feed_config(config, run.options), *run.routes);
+  // The hub client runs on the workers' backend: one network stack, whichever the machine allows.
+  route_feed_config feed_settings = feed_config(config, run.options);
+  feed_settings.hub_io = run.backend.kind;
+  run.feed.emplace(std::move(feed_settings), *run.routes);
   seed_handed_over_hub_routes(run);
   try {
     run.feed->start();
