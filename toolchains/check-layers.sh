@@ -13,12 +13,13 @@ declare -A allowed=(
   [http]="core coro"
   [route]="core coro"
   [tls]="core coro io"
-  [proxy]="core coro io http route tls"
-  [config]="core coro io http route tls proxy"
-  [feed]="core coro io http route tls proxy config"
-  [pki]="core coro io http route tls proxy config"
-  [daemon]="core coro io http route tls proxy config feed pki"
-  [app]="core coro io http route tls proxy config feed pki daemon"
+  [inspect]="core"
+  [proxy]="core coro io http route tls inspect"
+  [config]="core coro io http route tls inspect proxy"
+  [feed]="core coro io http route tls inspect proxy config"
+  [pki]="core coro io http route tls inspect proxy config"
+  [daemon]="core coro io http route tls inspect proxy config feed pki"
+  [app]="core coro io http route tls inspect proxy config feed pki daemon"
 )
 
 # One grep and one awk over the whole tree: a process per #include took minutes on a busy machine.

@@ -35,6 +35,9 @@ std::string resolve_settings(const proxy_options& options, settings& out,
   if (file.timeouts.response) out.timeouts.response = seconds(*file.timeouts.response);
   if (file.timeouts.tunnel_idle) out.timeouts.tunnel_idle = seconds(*file.timeouts.tunnel_idle);
   out.config_routes = file.routes;
+  if (file.inspect.enabled) out.inspect.enabled = *file.inspect.enabled;
+  if (file.inspect.requests) out.inspect.requests = *file.inspect.requests;
+  if (file.inspect.body_bytes) out.inspect.body_bytes = *file.inspect.body_bytes;
   return {};
 }
 

@@ -212,6 +212,7 @@ int run_foreground(const proxy_options& options, int ready_fd) {
   server_options.timeouts = config.timeouts;
   server_options.max_body = options.max_body;
   server_options.access_log = !config.quiet;
+  server_options.inspect = config.inspect;
   // Config routes to begin with; route_feed adds active-routes.json and the handed-over hub routes before
   // the server exists. A successor's workers accept from the shared socket as soon as the server does,
   // not only after confirm(): a table without them would answer 404 where the predecessor routed.

@@ -28,11 +28,8 @@ route_decision resolve_route(client_side* c, exchange* ex) {
     case route::resolution::kind::own_page: {
       if (head.is_connect()) return {nullptr, 404, not_found_response(page, "localhost", false), false, {}};
       const http::field* accept = find_field(head, "accept");
-      return {nullptr,
-              200,
-              own_page_response(page, accept ? accept->value : "", head.method == "HEAD", keep),
-              keep,
-              {}};
+      return {nullptr, 200, own_page_response(page, accept ? accept->value : "", head.method == "HEAD", keep),
+              keep,    {},  true};
     }
     case route::resolution::kind::unknown_service:
       return {nullptr, 404, not_found_response(page, where.name, keep), keep, {}};

@@ -31,6 +31,9 @@ std::string bad_request_response();
 std::string too_large_response();
 std::string body_too_large_response(std::uint64_t limit);
 std::string connect_established_response();
+// An answer of the inspector's API (status, its reason phrase, the type and body, more header lines).
+std::string inspector_response(unsigned status, std::string_view content_type, const std::string& body,
+                               bool keep_alive, std::string_view extra_headers = {}, bool head_only = false);
 // A plain HTTP request on the HTTPS port: 308 to the same authority and target over https.
 std::string https_redirect_response(std::string_view authority, std::string_view target);
 

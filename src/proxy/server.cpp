@@ -17,6 +17,7 @@ struct server::state {
   server_options options;
   server_env env;
   std::vector<std::unique_ptr<worker_env>> workers_env;  // index = worker index
+  std::unique_ptr<inspect::store> inspector;             // null when the inspector is off
   std::optional<io::worker_pool> workers;
   bool stopped = false;
 };
@@ -34,7 +35,14 @@ server::server(io::listen_socket listener, server_options options, const publish
   state_->options = std::move(options);
   state_->env = server_env{&state_->options, state_->listener.local_endpoint().port()};
   const unsigned n = state_->options.threads ? state_->options.threads : 1;
-  for (unsigned i = 0; i < n; ++i) state_->workers_env.push_back(std::make_unique<worker_env>(routes));
+  for (unsigned i = 0; i < n; ++i) {
+    state_->workers_env.push_back(std::make_unique<worker_env>(routes));
+    state_->workers_env.back()->index = i;
+  }
+  if (state_->options.inspect.enabled) {
+    state_->inspector = std::make_unique<inspect::store>(state_->options.inspect, n);
+    state_->env.inspector = state_->inspector.get();
+  }
 
   state* st = state_.get();
   auto on_connection = [st](io::socket client, io::worker& w) {
