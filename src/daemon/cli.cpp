@@ -9,6 +9,7 @@
 
 #include "connect/config/proxy_options.hpp"
 #include "connect/config/version.hpp"
+#include "connect/daemon/requests_command.hpp"
 #include "connect/pki/trust_store.hpp"
 
 namespace cproxy::control {
@@ -24,12 +25,13 @@ constexpr const char* top_usage =
     "  --version    Print the version\n";
 
 constexpr const char* proxy_usage =
-    "Usage: connect proxy [start|stop|status|trust|untrust] [options]\n\n"
+    "Usage: connect proxy [start|stop|status|requests|trust|untrust] [options]\n\n"
     "Start the local subdomain proxy: http://NAME.localhost:PORT reaches the service named NAME.\n\n"
     "Actions:\n"
     "  start      Start the proxy server (default action)\n"
     "  stop       Stop the running proxy server\n"
     "  status     Show proxy status and active routes\n"
+    "  requests   List the requests through the proxy (--route, --limit, --json, --follow, --har)\n"
     "  trust      Trust the local CA certificate for HTTPS (--check: verify each store)\n"
     "  untrust    Remove the local CA from the trust stores\n\n";
 
@@ -54,7 +56,11 @@ po::options_description proxy_description() {
       "cert", po::value<std::string>(), "Path to custom TLS certificate (PEM; with --key)")(
       "key", po::value<std::string>(), "Path to custom TLS private key (PEM; with --cert)")(
       "trust", po::bool_switch(), "Automatically trust the CA certificate")(
-      "check", po::bool_switch(), "trust: verify that each trust store trusts the CA");
+      "check", po::bool_switch(), "trust: verify that each trust store trusts the CA")(
+      "route", po::value<std::string>(), "requests: only this route's")("limit", po::value<std::size_t>(),
+                                                                        "requests: at most N, the newest")(
+      "follow", po::bool_switch(), "requests: print new ones as they finish, until Ctrl+C")(
+      "har", po::value<std::string>(), "requests: write them as HAR 1.2 to FILE");
   return d;
 }
 
@@ -82,9 +88,19 @@ int run_proxy(std::vector<std::string> args) {
     std::cout << proxy_usage << description;
     return 0;
   }
-  if (action != "start" && action != "stop" && action != "status" && action != "trust" && action != "untrust")
+  if (action != "start" && action != "stop" && action != "status" && action != "trust" &&
+      action != "untrust" && action != "requests")
     return usage_error("unknown proxy action '" + action +
-                       "' (this build has: start, stop, status, trust, untrust)");
+                       "' (this build has: start, stop, status, requests, trust, untrust)");
+  if (action == "requests") {
+    requests_args r;
+    if (vm.count("route")) r.route = vm["route"].as<std::string>();
+    if (vm.count("limit")) r.limit = vm["limit"].as<std::size_t>();
+    if (vm.count("har")) r.har = vm["har"].as<std::string>();
+    r.json = vm["json"].as<bool>();
+    r.follow = vm["follow"].as<bool>();
+    return run_requests(r);
+  }
   if (vm["check"].as<bool>() && action != "trust") return usage_error("--check goes with the trust action");
   if (action == "stop") return run_stop();
   if (action == "status") return run_status(vm["json"].as<bool>());
