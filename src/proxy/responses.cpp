@@ -7,6 +7,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "connect/inspect/render.hpp"
 #include "connect/io/backend.hpp"
 
 namespace cproxy::proxy {
@@ -75,9 +76,15 @@ std::string html_page(const page_context& ctx) {
   const std::string meta = "Port " + std::to_string(ctx.port) + " &middot; io " +
                            std::string(io::to_string(ctx.options->io)) + " &middot; version " +
                            html_escape(ctx.options->version);
+  // The list as it is now, so the page shows it as soon as it loads (then the events keep it current).
+  std::string initial = ctx.inspector ? inspect::list_json(ctx.inspector->list({})) : std::string("null");
+  for (std::size_t at = initial.find("</"); at != std::string::npos; at = initial.find("</", at + 3))
+    initial.replace(at, 2, "<\\/");
   std::string page(inspector_page);
-  for (const auto& [mark, text] : {std::pair<std::string_view, const std::string&>{"<!--META-->", meta},
-                                   std::pair<std::string_view, const std::string&>{"<!--ROUTES-->", rows}}) {
+  for (const auto& [mark, text] :
+       {std::pair<std::string_view, const std::string&>{"<!--META-->", meta},
+        std::pair<std::string_view, const std::string&>{"<!--ROUTES-->", rows},
+        std::pair<std::string_view, const std::string&>{"/*INITIAL*/null", initial}}) {
     const std::size_t at = page.find(mark);
     if (at != std::string::npos) page.replace(at, mark.size(), text);
   }

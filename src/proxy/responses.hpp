@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "connect/inspect/store.hpp"
 #include "connect/proxy/server.hpp"
 #include "connect/route/table.hpp"
 
@@ -14,6 +15,7 @@ struct page_context {
   const server_options* options;
   std::uint16_t port;
   const route::table* routes;
+  const inspect::store* inspector = nullptr;  // the page starts with its list when set
 };
 
 std::string status_json(const page_context& ctx);

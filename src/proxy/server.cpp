@@ -92,7 +92,7 @@ io::native_handle_type server::listen_handle() const noexcept {
 
 std::string server::status_json() const {
   const std::shared_ptr<const route::table> table = state_->routes->load();
-  return proxy::status_json(page_context{&state_->options, state_->env.port, table.get()});
+  return proxy::status_json(page_context{&state_->options, state_->env.port, table.get(), nullptr});
 }
 
 }  // namespace cproxy::proxy

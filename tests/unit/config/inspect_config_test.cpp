@@ -15,10 +15,10 @@ BOOST_AUTO_TEST_SUITE(inspect_config)
 BOOST_AUTO_TEST_CASE(false_turns_the_inspector_off_and_an_object_sets_its_bounds) {
   const config_result off = parse_config(R"({"inspect": false})", p, true);
   BOOST_REQUIRE(off.value);
-  BOOST_TEST(off.value->inspect.enabled == std::optional<bool>(false));
+  BOOST_TEST((off.value->inspect.enabled == std::optional<bool>(false)));
   const config_result set = parse_config(R"({"inspect": {"requests": 50, "bodyBytes": 0}})", p, true);
   BOOST_REQUIRE_MESSAGE(set.value, set.error);
-  BOOST_TEST(set.value->inspect.enabled == std::optional<bool>(true));
+  BOOST_TEST((set.value->inspect.enabled == std::optional<bool>(true)));
   BOOST_TEST(*set.value->inspect.requests == 50u);
   BOOST_TEST(*set.value->inspect.body_bytes == 0u);
   const config_result none = parse_config("{}", p, true);
