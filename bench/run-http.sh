@@ -3,10 +3,14 @@
 # measured in one run, interleaved, saved to bench/results/http-<date>-<time>.md.
 # Usage: bench/run-http.sh [-r ROUNDS] [--seconds S] [--connections N] [--downloads N] [--pings N]
 #        [--targets "LIST"] [--workloads "LIST"] [--stock-buffers] [--no-build] [--no-install]
-#        [--baseline DIR]
+#        [--baseline DIR] [--origin upstream|nginx] [--idle N]
 #        (env: BUILD_DIR, default build/ in the source tree; QUIET_WAIT, default 600 s)
 # --baseline DIR: another build of connect-proxy (DIR/src/app/connect, e.g. of the commit before a change)
 #        measured in the same run as the targets uring-base and asio-base, so a change is read as a ratio.
+# --origin nginx: GET / and GET /64m are answered by an nginx origin (1 worker, `return 200`, sendfile) instead
+#        of connect-http-upstream, which then serves only the WebSocket echo (Host ws.localhost); the report is
+#        results/peers-<date>-<time>.md. bench/run-peers.sh runs this layout.
+# --idle N: after the rounds, N idle keep-alive connections (one GET / each) per proxy; RSS per connection.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +29,8 @@ newconn_threads=4
 targets="direct uring asio nginx haproxy"
 workloads="keepalive newconn download ws"
 baseline_dir=""
+origin=upstream
+idle=0             # idle keep-alive connections per proxy after the rounds (0: none)
 stock_buffers=0    # 1: nginx and HAProxy with their stock buffer sizes instead of 64 KiB
 build=1
 install=1
@@ -47,6 +53,8 @@ while [ $# -gt 0 ]; do
     --workloads) workloads=$2; shift 2 ;;
     --stock-buffers) stock_buffers=1; shift ;;
     --baseline) baseline_dir=$2; shift 2 ;;
+    --origin) origin=$2; shift 2 ;;
+    --idle) idle=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-install) install=0; shift ;;
     -h|--help) usage ;;
@@ -60,6 +68,12 @@ if [[ " $targets " == *"-base "* ]] && [ ! -x "$baseline_dir/src/app/connect" ];
   exit 2
 fi
 check_words workload "$workloads" "keepalive newconn download ws"
+check_words origin "$origin" "upstream nginx"
+[ "$idle" = 0 ] || check_counts "$idle"
+[ "$origin" = upstream ] || bench=run-peers
+# 10,000 idle connections need more descriptors than the usual soft limit, in the proxies and the client.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fd_limit=$(ulimit -n)
 
 make_work_dir
 chmod 755 "$work"  # nginx's workers run as nobody and own their temp directories in here
@@ -118,6 +132,56 @@ launch upstream "$peer_cpu" "$upstream_bin" --port 0
 upstream_pid=$started_pid
 upstream_port=$(listening_port upstream "$upstream_pid")
 [ -n "$upstream_port" ] || { echo "run-http: the upstream did not start: $(cat "$work/upstream.err")" >&2; exit 1; }
+# api_port answers GET / and GET /64m (Host api.localhost), ws_port the WebSocket echo (Host $ws_host).
+api_port=$upstream_port
+ws_port=$upstream_port
+ws_host=$host
+origin_pid=""
+if [ "$origin" = nginx ]; then
+  command -v nginx >/dev/null || { echo "run-http: --origin nginx needs nginx" >&2; exit 1; }
+  # byte k of /64m is 'a' + (k mod 1 MiB) mod 26, as connect-http-download checks (bench/http/http_bench.hpp)
+  python3 -c 'import sys
+block = bytes(97 + (k % 26) for k in range(1 << 20))
+sys.stdout.buffer.write(block * 64)' >"$work/64m"
+  chmod 644 "$work/64m"
+  free_port
+  api_port=$free
+  mkdir -p "$work/origin"
+  cat >"$work/origin/nginx.conf" <<EOF
+# nginx as the bench origin: 18 bytes for GET /, a 64 MiB file with sendfile for GET /64m.
+worker_processes 1;
+daemon off;
+pid $work/origin/nginx.pid;
+error_log $work/origin/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  client_body_temp_path $work/origin/body;
+  proxy_temp_path $work/origin/proxy;
+  fastcgi_temp_path $work/origin/fastcgi;
+  uwsgi_temp_path $work/origin/uwsgi;
+  scgi_temp_path $work/origin/scgi;
+  server {
+    listen 127.0.0.1:$api_port;
+    default_type text/plain;
+    location = / { return 200 "hello from bench!\n"; }
+    location = /64m { alias $work/64m; }
+  }
+}
+EOF
+  launch origin "$peer_cpu" nginx -p "$work/origin" -c "$work/origin/nginx.conf" -e "$work/origin/error.log"
+  origin_pid=$started_pid
+  wait_port "$origin_pid" "$api_port" ||
+    { echo "run-http: the nginx origin did not start: $(cat "$work/origin.err")" >&2; exit 1; }
+  # shellcheck disable=SC2207
+  origin_workers=($(pgrep -P "$origin_pid" || true))
+  pids+=("${origin_workers[@]}")
+  ws_host=ws.localhost
+fi
 
 buffers_note="nginx and HAProxy with 64 KiB proxy buffers (connect-proxy reads 64 KiB at a time)"
 nginx_buffers="proxy_buffer_size 64k; proxy_buffers 8 64k; proxy_busy_buffers_size 128k;"
@@ -136,16 +200,18 @@ worker_processes 1;
 daemon off;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 16384; }
 http {
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path $1/body;
   proxy_temp_path $1/proxy;
   fastcgi_temp_path $1/fastcgi;
   uwsgi_temp_path $1/uwsgi;
   scgi_temp_path $1/scgi;
   map \$http_upgrade \$connection_upgrade { default upgrade; '' ''; }
-  upstream api { server 127.0.0.1:$upstream_port; keepalive 64; }
+  upstream api { server 127.0.0.1:$api_port; keepalive 64; }
+  upstream ws { server 127.0.0.1:$ws_port; }
   server {
     listen 127.0.0.1:$2 default_server;
     return 404;
@@ -163,6 +229,17 @@ http {
       $nginx_buffers
     }
   }
+  server {
+    listen 127.0.0.1:$2;
+    server_name ws.localhost;
+    location / {
+      proxy_pass http://ws;
+      proxy_http_version 1.1;
+      proxy_set_header Host \$host;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection \$connection_upgrade;
+    }
+  }
 }
 EOF
 }
@@ -173,7 +250,8 @@ write_haproxy_cfg() {  # DIR PORT
 # HAProxy as a subdomain-routing reverse proxy for the HTTP bench: api.* -> the upstream. No log lines.
 global
   nbthread 1
-  maxconn 4096
+  # maxconn: derived by HAProxy from the descriptor limit (it needs two per connection and refuses to
+  # start when a set maxconn does not fit)
   $haproxy_buffers
 defaults
   mode http
@@ -186,9 +264,13 @@ defaults
 frontend fe
   bind 127.0.0.1:$2
   acl is_api hdr(host) -m beg api.
+  acl is_ws hdr(host) -m beg ws.
   use_backend api if is_api
+  use_backend ws if is_ws
 backend api
-  server upstream 127.0.0.1:$upstream_port
+  server upstream 127.0.0.1:$api_port
+backend ws
+  server upstream 127.0.0.1:$ws_port
 EOF
 }
 
@@ -210,7 +292,7 @@ active=()
 for t in $targets; do
   case "$t" in
     direct)
-      port[$t]=$upstream_port
+      port[$t]=$api_port
       ;;
     nginx)
       command -v nginx >/dev/null || { skip[$t]="nginx is not installed"; continue; }
@@ -231,7 +313,8 @@ for t in $targets; do
       [ "${t%-base}" != "$t" ] && bin=$baseline_dir/src/app/connect
       [ -x "$bin" ] || { skip[$t]="not yet routing: $bin is missing"; continue; }
       free_port
-      printf '{"routes": [{"name": "api", "port": %s}]}\n' "$upstream_port" >"$work/routes.json"
+      printf '{"routes": [{"name": "api", "port": %s}, {"name": "ws", "port": %s}]}\n' "$api_port" "$ws_port" \
+        >"$work/routes.json"
       launch "$t" "$proxy_cpu" "$bin" proxy start --foreground --quiet --port "$free" --threads 1 --io "${t%-base}" \
         --config "$work/routes.json"
       port[$t]=$free; pid[$t]=$started_pid
@@ -294,7 +377,8 @@ load() {
       ;;
     ws)
       n=$(awk -v s="$pings" -v k="$scale" 'BEGIN { n = int(s * k); print n < 1 ? 1 : n }')
-      timeout 300 taskset -c "$peer_cpu" "$ws_bin" --port "$p" --host "$host" --pings "$n" \
+      [ "$p" = "$api_port" ] && p=$ws_port  # direct
+      timeout 300 taskset -c "$peer_cpu" "$ws_bin" --port "$p" --host "$ws_host" --pings "$n" \
         >"$out" 2>>"$work/client.err" || return 1
       value=$(field rtps "$(cat "$out")"); ops=$(field round_trips "$(cat "$out")")
       p50=$(field p50_us "$(cat "$out")"); p99=$(field p99_us "$(cat "$out")")
@@ -313,28 +397,73 @@ run_rounds  # the samples, in $samples
 elapsed=$(($(date +%s) - started))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# Idle keep-alive connections: $idle of them (each made one GET /, then waits) per proxy, one proxy at a time;
+# the growth of the proxy's RSS (master + workers for nginx) while they are held, per connection.
+declare -A idle_before idle_with idle_note idle_count
+idle_measure() {
+  local t=$1 pp c
+  # shellcheck disable=SC2207
+  pp=($(proxy_pids "$t"))
+  idle_before[$t]=$(rss_kib "${pp[@]}")
+  idle_count[$t]=$idle
+  # HAProxy takes about fd_limit / 2 connections (see its maxconn); more would wait in the accept queue.
+  if [ "$t" = haproxy ] && [ "$idle" -gt $((fd_limit / 2 - 1000)) ]; then idle_count[$t]=$((fd_limit / 2 - 1000)); fi
+  launch "idle-$t" "$peer_cpu" python3 "$here/http/idle_client.py" --port "${port[$t]}" --host "$host" \
+    --count "${idle_count[$t]}" --hold 120
+  c=$started_pid
+  for _ in $(seq 1200); do  # 120 s at most
+    grep -qs '^ready ' "$work/idle-$t.out" && break
+    kill -0 "$c" 2>/dev/null || break
+    sleep 0.1
+  done
+  if grep -qs '^ready ' "$work/idle-$t.out"; then
+    sleep 2  # let the proxy settle (pools, timers) before reading its memory
+    # shellcheck disable=SC2207
+    pp=($(proxy_pids "$t"))
+    idle_with[$t]=$(rss_kib "${pp[@]}")
+  else
+    idle_note[$t]="failed: $(tail -n 1 "$work/idle-$t.err" | cut -c1-120)"
+  fi
+  stop "$c"
+  sleep 2  # the proxy closes the connections before the next one is measured
+}
+if [ "$idle" -gt 0 ]; then
+  for t in "${active[@]}"; do
+    [ "$t" = direct ] && continue
+    idle_measure "$t"
+    echo "idle $t: ${idle_before[$t]:-?} KiB -> ${idle_with[$t]:-${idle_note[$t]}} KiB" >&2
+  done
+fi
+
 stop_proxies
 stop "$upstream_pid"
 upstream_status=$stopped
+origin_status=""
+if [ -n "$origin_pid" ]; then
+  stop "$origin_pid" "${origin_workers[@]}"
+  origin_status=$stopped
+fi
 
 # --- Report --------------------------------------------------------------------------------------------
-report=$(new_report http)
+report=$(new_report "$( [ "$origin" = nginx ] && echo peers || echo http)")
 
 # table W TITLE UNIT_DIV PER FORMAT LATENCY: the markdown table of workload W. UNIT_DIV turns ops into the
 # unit CPU is charged per (1 for requests and round trips, 1e6 for bytes -> MB).
 table() {
-  local w=$1 title=$2 div=$3 per=$4 fmt=$5 lat=$6 t direct_median
+  local w=$1 title=$2 div=$3 per=$4 fmt=$5 lat=$6 t direct_median nginx_median haproxy_median
   direct_median=$(awk -F'\t' -v w="$w" '$1 == w && $2 == "direct" {print $4}' "$samples" | median)
+  nginx_median=$(awk -F'\t' -v w="$w" '$1 == w && $2 == "nginx" {print $4}' "$samples" | median)
+  haproxy_median=$(awk -F'\t' -v w="$w" '$1 == w && $2 == "haproxy" {print $4}' "$samples" | median)
   if [ "$lat" = 1 ]; then
-    echo "| target | $title median | min-max | vs direct | p50 us | p99 us | proxy CPU us/$per | + softirq us/$per | proxy RSS MiB | errors | other work % |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| target | $title median | min-max | vs direct | vs nginx | vs HAProxy | p50 us | p99 us | proxy CPU us/$per | + softirq us/$per | proxy RSS MiB | errors | other work % |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   else
-    echo "| target | $title median | min-max | vs direct | proxy CPU us/$per | + softirq us/$per | proxy RSS MiB | errors | other work % |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| target | $title median | min-max | vs direct | vs nginx | vs HAProxy | proxy CPU us/$per | + softirq us/$per | proxy RSS MiB | errors | other work % |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   fi
   for t in $targets; do
-    local blank="| | | | | | | |"                    # the 7 cells after the value
-    [ "$lat" = 1 ] && blank="| | | | | | | | | |"    # 9 with the latency columns
+    local blank="| | | | | | | | | |"                    # the 9 cells after the value
+    [ "$lat" = 1 ] && blank="| | | | | | | | | | | |"    # 11 with the latency columns
     if [ -n "${skip[$t]:-}" ]; then
       case "${skip[$t]}" in "not yet routing"*) echo "| $t | not yet routing $blank" ;; *) echo "| $t | not run $blank" ;; esac
       continue
@@ -345,18 +474,21 @@ table() {
     fi
     awk -F'\t' -v w="$w" -v t="$t" '$1 == w && $2 == t' "$samples" >"$work/sel.tsv" || true
     [ -s "$work/sel.tsv" ] || { echo "| $t | failed $blank"; continue; }
-    awk -F'\t' -v t="$t" -v tck="$clk_tck" -v direct="${direct_median:-}" -v div="$div" -v fmt="$fmt" -v lat="$lat" "$awk_median"'
+    awk -F'\t' -v t="$t" -v tck="$clk_tck" -v direct="${direct_median:-}" -v div="$div" -v fmt="$fmt" -v lat="$lat" \
+      -v ngx="${nginx_median:-}" -v hap="${haproxy_median:-}" "$awk_median"'
       { n++; v[n] = $4; ops += $5; p50[n] = $6; p99[n] = $7; errs += $8; ticks += $9; busy += $10; oth[n] = $11; rss = $12 }
       END {
         mn = v[1]; mx = v[1]
         for (i = 1; i <= n; i++) { if (v[i] < mn) mn = v[i]; if (v[i] > mx) mx = v[i] }
         m = median(v, n)
         ratio = (direct != "" && direct > 0) ? sprintf("%.2f", m / direct) : "-"
+        rn = (ngx != "" && ngx > 0) ? sprintf("%.2f", m / ngx) : "-"
+        rh = (hap != "" && hap > 0) ? sprintf("%.2f", m / hap) : "-"
         units = ops / div
         cpu = (t == "direct" || units <= 0) ? "-" : sprintf("%.2f", ticks / tck * 1e6 / units)
         all = (t == "direct" || units <= 0) ? "-" : sprintf("%.2f", busy / tck * 1e6 / units)
         mem = (t == "direct") ? "-" : sprintf("%.1f", rss / 1024)
-        printf "| %s | " fmt " | " fmt "-" fmt " | %s | ", t, m, mn, mx, ratio
+        printf "| %s | " fmt " | " fmt "-" fmt " | %s | %s | %s | ", t, m, mn, mx, ratio, rn, rh
         if (lat == 1) printf "%.0f | %.0f | ", median(p50, n), median(p99, n)
         printf "%s | %s | %s | %d | %.0f |\n", cpu, all, mem, errs, median(oth, n)
       }' "$work/sel.tsv"
@@ -364,7 +496,11 @@ table() {
 }
 
 {
-  echo "# HTTP benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  if [ "$origin" = nginx ]; then
+    echo "# HTTP benchmark beside nginx and HAProxy, nginx origin, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  else
+    echo "# HTTP benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  fi
   echo
   host_line
   echo "- source: $(source_commit), build: $build_dir ($(build_type)); $build_note"
@@ -372,8 +508,15 @@ table() {
   echo "- connect-proxy: $connect_note; \`connect proxy start --foreground --quiet --threads 1 --io uring|asio --config FILE\`"
   echo "- nginx $(version_of nginx-light) (1 worker, upstream keepalive 64, no access log), HAProxy $(version_of haproxy)" \
     "(nbthread 1, http-reuse always, no log), wrk $(version_of wrk); $buffers_note; configs below"
-  echo "- proxies pinned to CPU $proxy_cpu; the load generator and the upstream (connect-http-upstream: epoll, one" \
-    "thread) pinned to CPU $peer_cpu; every request carries Host: $host"
+  if [ "$origin" = nginx ]; then
+    echo "- proxies pinned to CPU $proxy_cpu; the load generator and the origins pinned to CPU $peer_cpu: nginx" \
+      "$(version_of nginx-light) (1 worker, no access log) answers GET / (\`return 200\`, 18 bytes) and GET /64m (a" \
+      "64 MiB file, sendfile) for Host: $host; connect-http-upstream (epoll, one thread) echoes WebSocket frames" \
+      "for Host: $ws_host"
+  else
+    echo "- proxies pinned to CPU $proxy_cpu; the load generator and the upstream (connect-http-upstream: epoll, one" \
+      "thread) pinned to CPU $peer_cpu; every request carries Host: $host"
+  fi
   echo "- $rounds rounds, interleaved (per round: each workload, targets in a rotated order), ${elapsed}s of measuring;" \
     "a warm-up pass per workload and target first, not recorded"
   quiet_line
@@ -412,7 +555,28 @@ table() {
   echo "proxy the upstream serves the proxy's kept-alive connections, so CPU $peer_cpu accepts and closes nothing for it and"
   echo "a ratio near 1 means the client's CPU is the bottleneck; read the CPU columns. A WebSocket round trip through"
   echo "any proxy pays four cross-CPU wake-ups, which dominate in a VM (see the relay bench); read the CPU columns too."
+  echo "vs nginx, vs HAProxy = median / that proxy's median in the same run."
   echo "Bench figures are reported, never asserted in tests."
+  if [ "$idle" -gt 0 ]; then
+    echo
+    echo "## Idle keep-alive connections: $idle plain ones per proxy, each after one GET /"
+    echo
+    echo "| target | connections | RSS before MiB | RSS with them MiB | KiB per connection |"
+    echo "|---|---:|---:|---:|---:|"
+    for t in "${active[@]}"; do
+      [ "$t" = direct ] && continue
+      if [ -n "${idle_with[$t]:-}" ]; then
+        awk -v t="$t" -v b="${idle_before[$t]}" -v a="${idle_with[$t]}" -v n="${idle_count[$t]}" \
+          'BEGIN { printf "| %s | %d | %.1f | %.1f | %.2f |\n", t, n, b / 1024, a / 1024, (a - b) / n }'
+      else
+        echo "| $t | ${idle_note[$t]:-not measured} | | | |"
+      fi
+    done
+    echo
+    echo "VmRSS of the proxy's processes (/proc/PID/status) after the rounds, then with the connections open (2 s"
+    echo "after the last answer); per connection = the difference / connections. The client is"
+    echo "bench/http/idle_client.py. The descriptor limit was $fd_limit (HAProxy gets about half of it as connections)."
+  fi
   [ "$failures" = 0 ] || echo "**$failures sample(s) failed**; see the client errors below."
   echo
   echo "## Notes"
@@ -427,9 +591,16 @@ table() {
     esac
   done
   for key in "${!broken[@]}"; do echo "- $key: ${broken[$key]}"; done
+  [ -n "$origin_status" ] && echo "- nginx origin ($origin_status on SIGTERM)"
   echo "- upstream ($upstream_status on SIGTERM):"
   tail -n 3 "$work/upstream.err" | sed 's/^/  - /'
   proxy_configs
+  if [ -f "$work/origin/nginx.conf" ]; then
+    echo
+    echo '```nginx'
+    cat "$work/origin/nginx.conf"
+    echo '```'
+  fi
   echo
   echo "Samples (workload target round value ops p50-us p99-us errors proxy-ticks proxy+softirq-ticks other-% rss-KiB):"
   echo

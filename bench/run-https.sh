@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# HTTPS benchmark: full TLS handshakes, HTTPS requests on a new connection each, and keep-alive HTTPS requests
-# through connect-proxy (uring, asio), nginx and HAProxy, all serving the same ECDSA P-256 certificate,
+# HTTPS benchmark: full TLS handshakes, HTTPS requests on a new connection each, keep-alive HTTPS requests and
+# HTTP/2 over TLS (h2load -c 10 -m 100; `--workloads h2` alone for it) through connect-proxy (uring, asio),
+# nginx and HAProxy, all serving the same ECDSA P-256 certificate,
 # measured in one run, interleaved, saved to bench/results/https-<date>-<time>.md.
 # Usage: bench/run-https.sh [-r ROUNDS] [--seconds S] [--connections N] [--handshake-clients N]
 #        [--targets "LIST"] [--workloads "LIST"] [--no-build] [--no-install]
@@ -19,7 +20,9 @@ seconds=5           # per sample
 connections=50      # wrk's connections (newconn, keepalive)
 handshake_clients=4 # parallel `openssl s_time -new` processes (handshake)
 targets="uring asio nginx haproxy"
-workloads="handshake newconn keepalive"
+workloads="handshake newconn keepalive h2"
+h2_clients=10       # h2load's connections (-c) for the h2 workload
+h2_streams=100      # and concurrent streams on each (-m)
 build=1
 install=1
 quiet_wait=${QUIET_WAIT:-600}  # seconds, in all, that the run may wait for the shared machine to go quiet
@@ -47,7 +50,11 @@ while [ $# -gt 0 ]; do
 done
 check_counts "$rounds" "$seconds" "$connections" "$handshake_clients"
 check_words target "$targets" "uring asio nginx haproxy"
-check_words workload "$workloads" "handshake newconn keepalive"
+check_words workload "$workloads" "handshake newconn keepalive h2"
+if [[ " $workloads " == *" h2 "* ]] && ! command -v h2load >/dev/null; then
+  echo "run-https: the h2 workload needs h2load (Debian nghttp2-client; toolchains/setup-deps.sh bench)" >&2
+  exit 1
+fi
 
 make_work_dir
 chmod 755 "$work"  # nginx's workers run as nobody and own their temp directories in here
@@ -134,11 +141,11 @@ http {
   ssl_protocols TLSv1.2 TLSv1.3;
   upstream api { server 127.0.0.1:$upstream_port; keepalive 64; }
   server {
-    listen 127.0.0.1:$2 ssl default_server;
+    listen 127.0.0.1:$2 ssl http2 default_server;
     return 404;
   }
   server {
-    listen 127.0.0.1:$2 ssl;
+    listen 127.0.0.1:$2 ssl http2;
     server_name api.localhost;
     location / {
       proxy_pass http://api;
@@ -170,7 +177,7 @@ defaults
   option http-keep-alive
   http-reuse always
 frontend fe
-  bind 127.0.0.1:$2 ssl crt $1/server.pem alpn http/1.1
+  bind 127.0.0.1:$2 ssl crt $1/server.pem alpn h2,http/1.1
   acl is_api hdr(host) -m beg api.
   use_backend api if is_api
 backend api
@@ -335,6 +342,21 @@ load() {
     [ "$ops" -gt 0 ]
     return
   fi
+  if [ "$w" = h2 ]; then
+    # h2load: HTTP/2 over TLS (ALPN h2), $h2_clients connections with $h2_streams streams each in flight.
+    timeout $((d + 60)) taskset -c "$peer_cpu" h2load -c "$h2_clients" -m "$h2_streams" -D "$d" \
+      -H ":authority: $host" "https://$sni:$p/" >"$out" 2>>"$work/client.err" || return 1
+    value=$(awk '/^finished in/{gsub(/,/, ""); print $4}' "$out")
+    ops=$(awk '/^requests:/{print $8}' "$out")
+    errs=$(awk '/^requests:/{print $10 + $12}' "$out")
+    if ! grep -q '^status codes: [0-9]* 2xx, 0 3xx, 0 4xx, 0 5xx' "$out" || grep -q 'h2load: .*failed' "$out" ||
+      ! grep -q 'Application protocol: h2' "$out"; then
+      echo "h2load against $p: $(grep -E '^(status codes|requests|Application)' "$out" | tr '\n' ' ')" >>"$work/client.err"
+      return 1
+    fi
+    [ -n "$value" ] && [ "${ops:-0}" -gt 0 ]
+    return
+  fi
   [ "$w" = newconn ] && close=(-H "Connection: close")
   timeout $((d + 60)) taskset -c "$peer_cpu" wrk -t1 -c"$connections" -d"${d}s" --latency -H "Host: $host" \
     "${close[@]}" "https://$sni:$p/" >"$out" 2>>"$work/client.err" || return 1
@@ -406,7 +428,7 @@ table() {
   echo "- connect-proxy: $connect_note; \`connect proxy start --https --foreground --quiet --threads 1 --io uring|asio --config FILE\`"
   echo "- nginx $(version_of nginx-light) (1 worker, upstream keepalive 64, no access log), HAProxy $(version_of haproxy)" \
     "(nbthread 1, http-reuse always, no log), wrk $(version_of wrk), OpenSSL $(openssl version | awk '{print $2}'); configs below"
-  echo "- certificate, the same for every target: $cert_note; ECDSA P-256; TLS 1.2 and 1.3 offered, ALPN http/1.1"
+  echo "- certificate, the same for every target: $cert_note; ECDSA P-256; TLS 1.2 and 1.3 offered, ALPN h2 then http/1.1 (wrk and s_time offer none: HTTP/1.1)"
   echo "- session resumption: every server with its default (TLS 1.3 session tickets: nginx, HAProxy and connect-proxy" \
     "all issue them; see each target's probe below). \`openssl s_time -new\` never offers a session: full handshakes." \
     "wrk offers its connection's last session on each reconnect (it SSL_clear()s and reuses the SSL object): resumed" \
@@ -437,6 +459,12 @@ table() {
         echo "## Keep-alive HTTPS: 18-byte responses over $connections connections (wrk -t1 -c$connections -d${seconds}s)"
         echo
         table keepalive "req/s" req ;;
+      h2)
+        echo "## HTTP/2 over TLS: 18-byte responses, h2load -c$h2_clients -m$h2_streams -D $seconds (ALPN h2; upstreams HTTP/1.1)"
+        echo
+        echo "h2load reports no percentiles: the latency columns read -."
+        echo
+        table h2 "req/s" req ;;
     esac
   done
   echo

@@ -6,8 +6,10 @@ set -euo pipefail
 # What each layer may include besides itself; mirrors target_link_libraries in src/CMakeLists.txt.
 # The include folder is shared by every target, so a wrong #include still compiles: this is the check.
 # http, route and tls are siblings: http and route are sans-I/O (no io), tls is an io::stream.
+# platform (the operating system's facilities, docs/platforms.md) sees only core; feed, pki and daemon use it.
 declare -A allowed=(
   [core]=""
+  [platform]="core"
   [coro]="core"
   [io]="core coro"
   [http]="core coro"
@@ -16,10 +18,10 @@ declare -A allowed=(
   [inspect]="core"
   [proxy]="core coro io http route tls inspect"
   [config]="core coro io http route tls inspect proxy"
-  [feed]="core coro io http route tls inspect proxy config"
-  [pki]="core coro io http route tls inspect proxy config"
-  [daemon]="core coro io http route tls inspect proxy config feed pki"
-  [app]="core coro io http route tls inspect proxy config feed pki daemon"
+  [feed]="core coro io http route tls inspect proxy config platform"
+  [pki]="core coro io http route tls inspect proxy config platform"
+  [daemon]="core coro io http route tls inspect proxy config feed pki platform"
+  [app]="core coro io http route tls inspect proxy config feed pki daemon platform"
 )
 
 # One grep and one awk over the whole tree: a process per #include took minutes on a busy machine.
@@ -112,15 +114,19 @@ self_test() {
   printf '#include "connect/tls/certificate.hpp"\n' >>"$tmp/src/route/table.cpp"
   printf '#include "../../src/proxy/relay.hpp"\n' >>"$tmp/src/daemon/cli.cpp"
   printf '#include "connect/pki/cert_store.hpp"\n' >>"$tmp/src/feed/route_feed.cpp"
+  printf '#include "connect/io/socket.hpp"\n' >>"$tmp/src/platform/linux/process.cpp"
+  printf '#include "connect/platform/process.hpp"\n' >>"$tmp/src/config/settings.cpp"
   out=$(check "$tmp" 2>/dev/null) && { echo "self-test: planted includes pass" >&2; return 1; }
   for want in "src/io/socket.cpp:[0-9]+: io includes proxy" \
               "include/connect/http/head.hpp:[0-9]+: http includes daemon" \
               "src/feed/route_feed.cpp:[0-9]+: feed includes pki" \
               "src/route/table.cpp:[0-9]+: route includes tls" \
+              "src/platform/linux/process.cpp:[0-9]+: platform includes io" \
+              "src/config/settings.cpp:[0-9]+: config includes platform" \
               "src/daemon/cli.cpp:[0-9]+: daemon includes proxy \(private header"; do
     grep -qE "^$want" <<<"$out" || { echo "self-test: missing '$want'" >&2; status=1; }
   done
-  [ "$(wc -l <<<"$out")" -eq 5 ] || { echo "self-test: expected 5 violations, got:" >&2; echo "$out" >&2; status=1; }
+  [ "$(wc -l <<<"$out")" -eq 7 ] || { echo "self-test: expected 7 violations, got:" >&2; echo "$out" >&2; status=1; }
   [ "$status" -eq 0 ] && echo "check-layers: self-test passed"
   return "$status"
 }

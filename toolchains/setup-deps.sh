@@ -9,10 +9,11 @@ level=${1:-build}
 
 build_pkgs=(g++ cmake ninja-build pkg-config
             libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
-            liburing-dev libssl-dev libseccomp-dev)
+            liburing-dev libssl-dev libseccomp-dev libnghttp2-dev)
 # ca-certificates and libnss3-tools: the trust stores `connect proxy trust` fills (tests relocate them);
-# chromium: the browser test of HTTPS trust.
-test_pkgs=(curl openssl ca-certificates libnss3-tools chromium clang-format)
+# chromium: the browser test of HTTPS trust; nghttp2-client: nghttp and h2load for the HTTP/2 suite;
+# util-linux and mount: the doctor and hosts tests resolve names in a private mount namespace (unshare).
+test_pkgs=(curl openssl ca-certificates libnss3-tools chromium clang-format nghttp2-client util-linux mount)
 bench_pkgs=(wrk nginx-light haproxy)
 # The fuzz targets build with clang 14 (libFuzzer, ASan, UBSan runtimes); GNU ld links them.
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)

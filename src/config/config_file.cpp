@@ -127,10 +127,14 @@ class config_reader {
     into = static_cast<unsigned>(*n);
     return true;
   }
-  bool read_seconds(std::string_view key, const json::value& v, std::optional<unsigned>& into) {
+  bool read_seconds(std::string_view key, const json::value& v, std::optional<unsigned>& into,
+                    unsigned least = 1) {
     const auto n = whole_number(v);
-    if (!n || *n < 1 || *n > max_timeout_seconds)
-      return wrong(key, "a whole number of seconds from 1 to " + std::to_string(max_timeout_seconds), v);
+    if (!n || *n < least || *n > max_timeout_seconds)
+      return wrong(key,
+                   "a whole number of seconds from " + std::to_string(least) + " to " +
+                       std::to_string(max_timeout_seconds),
+                   v);
     into = static_cast<unsigned>(*n);
     return true;
   }
@@ -202,10 +206,11 @@ class config_reader {
                                        : key == "idle"       ? &into.idle
                                        : key == "response"   ? &into.response
                                        : key == "tunnelIdle" ? &into.tunnel_idle
+                                       : key == "hold"       ? &into.hold
                                                              : nullptr;
       if (!field) {
         if (!unknown(path)) return false;
-      } else if (!item.is_null() && !read_seconds(path, item, *field)) {
+      } else if (!item.is_null() && !read_seconds(path, item, *field, field == &into.hold ? 0 : 1)) {
         return false;
       }
     }

@@ -1,12 +1,26 @@
 // Implementation of connect/config/settings.hpp.
 #include "connect/config/settings.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "connect/config/config_file.hpp"
 
 namespace cproxy::control {
 namespace {
 io::duration seconds(unsigned s) {
   return io::duration{std::int64_t{s} * 1000};
+}
+
+// CONNECT_PROXY_HOLD_WINDOWS="ANSWERED_MS,APPEARED_MS" shortens the 5 minutes / 30 s of the holding rule
+// so that a test can see an upstream fall out of it; not a user setting (the contract fixes them).
+void read_hold_windows(proxy::timeouts& t) {
+  const char* env = std::getenv("CONNECT_PROXY_HOLD_WINDOWS");
+  if (!env || !*env) return;
+  unsigned long long answered = 0, appeared = 0;
+  if (std::sscanf(env, "%llu,%llu", &answered, &appeared) != 2) return;
+  t.hold_answered = io::duration{static_cast<std::int64_t>(answered)};
+  t.hold_appeared = io::duration{static_cast<std::int64_t>(appeared)};
 }
 }  // namespace
 
@@ -34,6 +48,8 @@ std::string resolve_settings(const proxy_options& options, settings& out,
   if (file.timeouts.idle) out.timeouts.idle = seconds(*file.timeouts.idle);
   if (file.timeouts.response) out.timeouts.response = seconds(*file.timeouts.response);
   if (file.timeouts.tunnel_idle) out.timeouts.tunnel_idle = seconds(*file.timeouts.tunnel_idle);
+  if (file.timeouts.hold) out.timeouts.hold = seconds(*file.timeouts.hold);
+  read_hold_windows(out.timeouts);
   out.config_routes = file.routes;
   if (file.inspect.enabled) out.inspect.enabled = *file.inspect.enabled;
   if (file.inspect.requests) out.inspect.requests = *file.inspect.requests;

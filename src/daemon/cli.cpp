@@ -9,6 +9,8 @@
 
 #include "connect/config/proxy_options.hpp"
 #include "connect/config/version.hpp"
+#include "connect/daemon/doctor_command.hpp"
+#include "connect/daemon/hosts_command.hpp"
 #include "connect/daemon/requests_command.hpp"
 #include "connect/pki/trust_store.hpp"
 
@@ -25,7 +27,7 @@ constexpr const char* top_usage =
     "  --version    Print the version\n";
 
 constexpr const char* proxy_usage =
-    "Usage: connect proxy [start|stop|status|requests|trust|untrust] [options]\n\n"
+    "Usage: connect proxy [start|stop|status|requests|trust|untrust|hosts|doctor] [options]\n\n"
     "Start the local subdomain proxy: http://NAME.localhost:PORT reaches the service named NAME.\n\n"
     "Actions:\n"
     "  start      Start the proxy server (default action)\n"
@@ -33,7 +35,9 @@ constexpr const char* proxy_usage =
     "  status     Show proxy status and active routes\n"
     "  requests   List the requests through the proxy (--route, --limit, --json, --follow, --har)\n"
     "  trust      Trust the local CA certificate for HTTPS (--check: verify each store)\n"
-    "  untrust    Remove the local CA from the trust stores\n\n";
+    "  untrust    Remove the local CA from the trust stores\n"
+    "  hosts      Write the route names into /etc/hosts (or HOSTS_FILE); --remove takes them out\n"
+    "  doctor     Check the proxy, routes, names, CA and port, each with its fix\n\n";
 
 po::options_description proxy_description() {
   po::options_description d("Options");
@@ -45,7 +49,8 @@ po::options_description proxy_description() {
       "A dev domain besides localhost (NAME.DOMAIN routes); repeatable")("quiet", po::bool_switch(),
                                                                          "No access lines in the log")(
       "replace", po::bool_switch(), "Take the port over from the proxy (or other program) listening on it")(
-      "json", po::bool_switch(), "status: print the status object")(
+      "json", po::bool_switch(), "status, requests, doctor: print JSON")(
+      "remove", po::bool_switch(), "hosts: remove the connect-proxy block")(
       "max-body", po::value<std::uint64_t>(),
       "Answer 413 to request bodies over this many bytes (default: no limit)")(
       "foreground", po::bool_switch(), "Run in the foreground (Ctrl+C stops)")(
@@ -89,9 +94,9 @@ int run_proxy(std::vector<std::string> args) {
     return 0;
   }
   if (action != "start" && action != "stop" && action != "status" && action != "trust" &&
-      action != "untrust" && action != "requests")
+      action != "untrust" && action != "requests" && action != "hosts" && action != "doctor")
     return usage_error("unknown proxy action '" + action +
-                       "' (this build has: start, stop, status, requests, trust, untrust)");
+                       "' (this build has: start, stop, status, requests, trust, untrust, hosts, doctor)");
   if (action == "requests") {
     requests_args r;
     if (vm.count("route")) r.route = vm["route"].as<std::string>();
@@ -101,6 +106,7 @@ int run_proxy(std::vector<std::string> args) {
     r.follow = vm["follow"].as<bool>();
     return run_requests(r);
   }
+  if (vm["remove"].as<bool>() && action != "hosts") return usage_error("--remove goes with the hosts action");
   if (vm["check"].as<bool>() && action != "trust") return usage_error("--check goes with the trust action");
   if (action == "stop") return run_stop();
   if (action == "status") return run_status(vm["json"].as<bool>());
@@ -137,6 +143,8 @@ int run_proxy(std::vector<std::string> args) {
     if (options.threads == 0 || options.threads > 1024)
       return usage_error("--threads must be between 1 and 1024");
   }
+  if (action == "hosts") return run_hosts(vm["remove"].as<bool>(), options);
+  if (action == "doctor") return run_doctor(vm["json"].as<bool>(), options);
   if (action == "untrust") return run_trust(trust_action::untrust, options);
   if (action == "trust")
     return run_trust(vm["check"].as<bool>() ? trust_action::check : trust_action::trust, options);

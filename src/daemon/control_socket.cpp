@@ -24,6 +24,8 @@
 #include "connect/config/config_file.hpp"
 #include "connect/config/json_text.hpp"
 #include "connect/core/log.hpp"
+#include "connect/platform/descriptor_passing.hpp"
+#include "connect/platform/peer_credentials.hpp"
 
 namespace cproxy::control {
 namespace {
@@ -83,21 +85,8 @@ bool send_line(int fd, const std::string& line, clock::time_point deadline, int 
   const std::string text = line + "\n";
   std::size_t sent = 0;
   while (sent < text.size()) {
-    iovec iov{const_cast<char*>(text.data() + sent), text.size() - sent};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    if (pass_fd >= 0 && sent == 0) {
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-    }
-    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n =
+        platform::send_with_descriptor(fd, text.data() + sent, text.size() - sent, sent == 0 ? pass_fd : -1);
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -115,31 +104,13 @@ std::optional<std::string> read_line(int fd, clock::time_point deadline, std::si
   std::string line;
   std::vector<char> buf(64 * 1024);
   while (line.size() <= max_bytes) {
-    iovec iov{buf.data(), buf.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    const ssize_t n = platform::receive_with_descriptor(fd, buf.data(), buf.size(), received_fd);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (!wait_ready(fd, POLLIN, deadline)) return std::nullopt;
       continue;
     }
     if (n < 0 && errno == EINTR && clock::now() < deadline) continue;  // see send_line()
     if (n <= 0) return std::nullopt;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        int got = -1;
-        std::memcpy(&got, CMSG_DATA(c), sizeof(int));
-        if (received_fd && *received_fd < 0) {
-          *received_fd = got;
-        } else {
-          ::close(got);
-        }
-      }
-    }
     const std::size_t searched = line.size();
     line.append(buf.data(), static_cast<std::size_t>(n));
     if (const auto nl = line.find('\n', searched); nl != std::string::npos)
@@ -444,13 +415,12 @@ std::optional<std::string> control_request(const std::string& path, const std::s
   const int conn = connect_to(path);
   if (conn < 0) return std::nullopt;
   if (peer) {
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    const std::optional<platform::peer_credentials> cred = platform::unix_peer(conn);
+    if (!cred) {
       ::close(conn);
       return std::nullopt;
     }
-    *peer = control_peer{cred.pid, cred.uid};
+    *peer = control_peer{cred->pid, cred->uid};
   }
   std::optional<std::string> answer;
   if (send_line(conn, line, clock::now() + answer_deadline))

@@ -4,10 +4,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -23,6 +21,7 @@
 #include "connect/daemon/control_socket.hpp"
 #include "connect/daemon/state_file.hpp"
 #include "connect/pki/trust_store.hpp"
+#include "connect/platform/process.hpp"
 
 namespace cproxy::control {
 namespace {
@@ -36,10 +35,6 @@ std::string shown_home(const std::string& home) {
   if ((!custom || !*custom) && user_home && home == std::string(user_home) + "/.privateconnect")
     return "~/.privateconnect";
   return home;
-}
-
-bool alive(pid_t pid) {
-  return ::kill(pid, 0) == 0 || errno == EPERM;
 }
 
 // One GET of the running proxy's own page (the status object), with deadlines; empty on failure.
@@ -162,27 +157,25 @@ int run_daemon(const proxy_options& options) {
 int run_stop() {
   const std::string home = home_folder();
   auto running = running_proxy(home);
-  // A pidfd names the process itself, never a later one that got its pid. Checked again with it held:
-  // the process it names is the one that answers on proxy.sock, so every signal below reaches only it.
-  const int pidfd = running ? static_cast<int>(::syscall(SYS_pidfd_open, running->pid, 0)) : -1;
-  if (running && pidfd >= 0) running = running_proxy(home);
+  // A process handle names the process itself, never a later one that got its pid. Checked again with it
+  // held: the process it names is the one that answers on proxy.sock, so every signal below reaches only it.
+  platform::process_handle handle;
+  if (running) handle = platform::process_handle::open(running->pid);
+  if (running && handle.valid()) running = running_proxy(home);
   if (!running) {
-    if (pidfd >= 0) ::close(pidfd);
     std::cout << "[!] Proxy is not running.\n";
     return 0;
   }
   const pid_t pid = running->pid;
-  const auto signal = [pid, pidfd](int sig) {
-    if (pidfd >= 0) {
-      ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0);
+  const auto signal = [pid, &handle](int sig) {
+    if (handle.valid()) {
+      handle.signal(sig);
     } else {
-      ::kill(pid, sig);  // no pidfds (kernel before 5.3): the pid was verified a moment ago
+      ::kill(pid, sig);  // no handle (a kernel without pidfds): the pid was verified a moment ago
     }
   };
-  const auto is_alive = [pid, pidfd] {
-    if (pidfd < 0) return alive(pid);
-    pollfd p{pidfd, POLLIN, 0};  // readable once the process exited
-    return ::poll(&p, 1, 0) == 0;
+  const auto is_alive = [pid, &handle] {
+    return handle.valid() ? !handle.exited() : platform::pid_alive(pid);
   };
   // Asked over proxy.sock, of the process verified above; one that does not answer there gets SIGTERM.
   control_peer peer;
@@ -195,11 +188,11 @@ int run_stop() {
     signal(SIGKILL);
     for (int waits = 0; waits < 100 && is_alive(); ++waits) std::this_thread::sleep_for(20ms);
   }
-  if (pidfd >= 0) {
-    ::close(pidfd);
+  if (handle.valid()) {
+    handle = platform::process_handle();
     // Exited is not yet gone: its parent (init, for a daemon) reaps it a moment later, and a caller that
     // checks the pid right after "stopped" must not find it.
-    for (int waits = 0; waits < 100 && alive(pid); ++waits) std::this_thread::sleep_for(20ms);
+    for (int waits = 0; waits < 100 && platform::pid_alive(pid); ++waits) std::this_thread::sleep_for(20ms);
   }
   remove_state_if_own(home, pid);
   std::cout << "[ok] Proxy stopped.\n";

@@ -1,18 +1,16 @@
 // Implementation of connect/daemon/state_file.hpp.
 #include "connect/daemon/state_file.hpp"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "connect/config/atomic_file.hpp"
 #include "connect/config/config_file.hpp"
 #include "connect/daemon/control_socket.hpp"
+#include "connect/platform/process.hpp"
 
 namespace cproxy::control {
 namespace json = boost::json;
@@ -60,11 +58,10 @@ std::optional<proxy_state> read_state(const std::string& home) {
 namespace {
 // A pid can be reused by an unrelated process after the proxy died: its command name says which it is.
 bool is_connect_process(pid_t pid) {
-  if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
-  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  if (!std::getline(comm, name)) return true;  // no /proc (another OS): trust the live pid
-  return name == "connect";
+  if (pid <= 0 || !platform::pid_alive(pid)) return false;
+  const std::optional<std::string> name = platform::process_name(pid);
+  if (!name) return true;  // a platform that cannot name it: trust the live pid
+  return *name == "connect";
 }
 }  // namespace
 

@@ -1,4 +1,5 @@
-// Implementation of connect/feed/route_feed.hpp: two threads (the file and its pids; the hub) update
+// Implementation of connect/feed/route_feed.hpp: two threads (the file and its pids: poll() on a stop pipe;
+// the hub: hub_poller's io::context) update
 // their source under one mutex and rebuild the table from all three; a stop pipe wakes both.
 #include "connect/feed/route_feed.hpp"
 
@@ -7,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -17,25 +17,18 @@
 
 #include "connect/config/active_routes.hpp"
 #include "connect/config/config_file.hpp"
-#include "connect/config/json_text.hpp"
 #include "connect/config/proxy_options.hpp"
 #include "connect/config/settings.hpp"
-#include "connect/config/version.hpp"
 #include "connect/core/log.hpp"
-#include "connect/core/log_text.hpp"
+#include "hub_poller.hpp"
 #include "route_feed_http.hpp"
 #include "route_feed_watch.hpp"
 
 namespace cproxy::control {
-namespace json = boost::json;
 namespace {
 
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-std::string entry_text(const route::route& r) {
-  return r.name + " (" + r.upstream_text() + ", " + std::string(route::to_string(r.from)) + ")";
-}
 
 int poll_timeout(milliseconds wait) {
   if (wait == milliseconds::max()) return -1;
@@ -43,70 +36,6 @@ int poll_timeout(milliseconds wait) {
 }
 
 }  // namespace
-
-hub_services_result parse_hub_services(std::string_view json_text) {
-  hub_services_result out;
-  if (json_text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
-    out.error = "the answer is empty";
-    return out;
-  }
-  const std::optional<json::value> doc = json_text::parse_json(json_text, out.error);
-  if (!doc) return out;
-  const json::array* list = doc->if_array();
-  if (!list) {
-    out.error = "the answer must be a JSON array of services, not " + json_text::shown(*doc);
-    return out;
-  }
-  for (std::size_t i = 0; i < list->size(); ++i) {
-    const json::value& item = (*list)[i];
-    std::string label = "services[" + std::to_string(i) + "]";
-    const json::object* o = item.if_object();
-    if (!o) {
-      out.warnings.push_back(label + " skipped: it must be an object, not " + json_text::shown(item));
-      continue;
-    }
-    const json::value* name = o->if_contains("name");
-    if (name && name->is_string()) label += " (\"" + log::escaped(name->get_string()) + "\")";
-    const json::value* port = o->if_contains("tunnelPort");
-    if (!port || port->is_null()) continue;  // a service without a tunnel: nothing to route to
-    if (!name || !name->is_string() || !is_route_name(name->get_string(), true)) {
-      out.warnings.push_back(label + " skipped: \"name\" must be a name such as \"api\", not " +
-                             (name ? json_text::shown(*name) : std::string("missing")));
-      continue;
-    }
-    const auto n = json_text::whole_number(*port);
-    if (!n || *n < 1 || *n > 65535) {
-      out.warnings.push_back(label + " skipped: \"tunnelPort\" must be an integer from 1 to 65535, not " +
-                             json_text::shown(*port));
-      continue;
-    }
-    out.routes.push_back(route::route{json_text::lower(name->get_string()), "127.0.0.1",
-                                      static_cast<std::uint16_t>(*n), route::source::hub});
-  }
-  return out;
-}
-
-std::string describe_route_changes(const route::table& before, const route::table& after) {
-  const auto a = before.routes();
-  const auto b = after.routes();
-  std::vector<std::string> parts;
-  std::size_t i = 0, j = 0;
-  while (i < a.size() || j < b.size()) {
-    if (j == b.size() || (i < a.size() && a[i].name < b[j].name)) {
-      parts.push_back("-" + a[i++].name);
-    } else if (i == a.size() || b[j].name < a[i].name) {
-      parts.push_back("+" + entry_text(b[j++]));
-    } else {
-      const route::route& x = a[i++];
-      const route::route& y = b[j++];
-      if (x.host != y.host || x.port != y.port || x.from != y.from) parts.push_back("~" + entry_text(y));
-    }
-  }
-  if (parts.empty()) return {};
-  std::string line = "routes: ";
-  for (std::size_t k = 0; k < parts.size(); ++k) line += (k ? ", " : "") + parts[k];
-  return line;
-}
 
 route_feed_config feed_config(const settings& s, const proxy_options& options) {
   route_feed_config c;
@@ -130,7 +59,8 @@ struct route_feed::state {
   std::string file_prefix;  // "active routes file PATH: ", as read_active_routes() words it
   int stop_read = -1, stop_write = -1;
   bool started = false, stopped = false;
-  std::thread watch_thread, hub_thread;
+  std::thread watch_thread;
+  std::unique_ptr<hub_poller> hub;
 
   std::mutex mutex;  // the sources and `last`: both threads republish
   std::vector<route::route> hub_routes, reach_routes;
@@ -254,68 +184,6 @@ struct route_feed::state {
       }
     }
   }
-
-  // ---- the hub ----
-
-  // Waits `period` unless stop() comes first; true when it did.
-  bool stop_within(milliseconds period) const {
-    const auto until = clock::now() + period;
-    for (;;) {
-      const auto left = std::chrono::ceil<milliseconds>(until - clock::now());
-      if (left <= milliseconds(0)) return false;
-      pollfd p{stop_read, POLLIN, 0};
-      const int n = ::poll(&p, 1, poll_timeout(left));
-      if (n > 0) return true;
-      if (n < 0 && errno != EINTR) return true;  // cannot wait: end rather than spin
-    }
-  }
-
-  void hub_loop(hub_http::url where) {
-    const std::string target = where.path + "/v1/services";
-    const std::vector<std::pair<std::string, std::string>> headers{
-        {"x-api-key", *config.api_key},
-        {"Accept", "application/json"},
-        {"User-Agent", std::string("connect-proxy/") + version}};
-    bool down = false;
-    std::size_t kept = 0;  // what an outage keeps: handed-over routes count until the first answer
-    {
-      std::lock_guard lock(mutex);
-      kept = hub_routes.size();
-    }
-    std::vector<std::string> warnings;
-    for (;;) {
-      const hub_http::fetch_result r = hub_http::get(where, target, headers, config.hub_timeout, stop_read);
-      if (r.cancelled) return;
-      std::string why;
-      hub_services_result services;
-      if (!r.ok) {
-        why = r.error;
-      } else if (r.status != 200) {
-        why = "it answered " + std::to_string(r.status);
-        if (r.status == 401 || r.status == 403) why += " (is the apiKey right?)";
-      } else {
-        services = parse_hub_services(r.body);
-        if (!services.error.empty()) why = services.error;
-      }
-      if (!why.empty()) {
-        if (!down)
-          log::warn("hub: ", config.hub_url, " unavailable: ", why, "; keeping ", kept, " hub route(s)");
-        down = true;
-      } else {
-        if (down) log::info("hub: ", config.hub_url, " recovered");
-        down = false;
-        if (services.warnings != warnings) {
-          for (const std::string& w : services.warnings) log::warn("hub: ", w);
-          warnings = services.warnings;
-        }
-        kept = services.routes.size();
-        std::lock_guard lock(mutex);
-        hub_routes = std::move(services.routes);
-        republish();
-      }
-      if (stop_within(config.hub_interval)) return;
-    }
-  }
 };
 
 route_feed::route_feed(route_feed_config config, published<route::table>& out)
@@ -370,8 +238,24 @@ void route_feed::start() {
   s.watch_thread = std::thread([&s] { s.watch_loop(); });
   if (hub) {
     log::info("hub: polling ", s.config.hub_url, " every ", s.config.hub_interval.count() / 1000.0, " s");
+    hub_poll_config poll{*hub,
+                         s.config.hub_url,
+                         *s.config.api_key,
+                         s.config.hub_interval,
+                         s.config.hub_timeout,
+                         s.config.hub_io,
+                         0};
+    {
+      std::lock_guard lock(s.mutex);
+      poll.kept = s.hub_routes.size();
+    }
     try {
-      s.hub_thread = std::thread([&s, where = *hub] { s.hub_loop(where); });
+      s.hub = std::make_unique<hub_poller>(std::move(poll), [&s](std::vector<route::route> routes) {
+        std::lock_guard lock(s.mutex);
+        s.hub_routes = std::move(routes);
+        s.republish();
+      });
+      s.hub->start();
     } catch (...) {
       stop();
       throw;
@@ -406,11 +290,11 @@ void route_feed::stop() {
     return;
   }
   s.stopped = true;
+  if (s.hub) s.hub->stop();
   const char one = 1;
   while (::write(s.stop_write, &one, 1) < 0 && errno == EINTR) {
   }
   if (s.watch_thread.joinable()) s.watch_thread.join();
-  if (s.hub_thread.joinable()) s.hub_thread.join();
 }
 
 }  // namespace cproxy::control

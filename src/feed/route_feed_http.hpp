@@ -1,20 +1,14 @@
-// The hub poller's HTTP client: one GET over a fresh connection (plain TCP, or TLS verified against the
-// system trust store), strict about the answer's framing, bounded in time and size, and cut short when
-// a cancel descriptor becomes readable. Private to src/control; not a general HTTP client (no
-// redirects, no keep-alive, no proxies).
+// The hub client's sans-I/O pieces: the hub URL (Boost.URL) and the reader of one response (Beast's
+// response parser), strict about framing and bounded in size. hub_client.hpp does the I/O. Private to
+// src/feed; not a general HTTP client (no redirects, no keep-alive, no proxies).
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
-
-#include "connect/http/chunked.hpp"
-#include "connect/http/head.hpp"
 
 namespace cproxy::control::hub_http {
 
@@ -30,46 +24,39 @@ struct url {
 };
 std::optional<url> parse_url(std::string_view text, std::string& error);
 
-// Follows one response (sans-I/O): feed() what arrives, finish() at the end of the stream. The body ends
+// Follows one response to a GET: feed() what arrives, finish() at the end of the stream. The body ends
 // by Content-Length, chunked framing or the close; other transfer codings, a body over max_body or a
-// head over http::header_limit are errors.
+// head over http::header_limit are errors, worded for the one log line an outage gets.
 class response_reader {
  public:
   enum class status { more, done, invalid };
 
+  response_reader();
+  ~response_reader();
+  response_reader(const response_reader&) = delete;
+  response_reader& operator=(const response_reader&) = delete;
+
   status feed(std::string_view bytes);
   status finish();  // the peer closed
+  // True while only the close can end the body (no length, not chunked): over TLS, only a close_notify
+  // may, or a cut connection would pass for a whole answer.
+  bool ends_at_close() const noexcept;
 
-  unsigned code() const noexcept { return head_.status; }
-  const std::string& body() const noexcept { return body_; }
+  unsigned code() const noexcept;
+  const std::string& body() const noexcept;
   const std::string& error() const noexcept { return error_; }
 
  private:
   status fail(std::string why);
-  status take_body(std::string_view bytes);
+  status check_head();
 
+  struct parser;
+  std::unique_ptr<parser> parser_;
   enum class phase { head, body, done, failed };
   phase phase_ = phase::head;
-  std::string head_bytes_;
-  http::response_head head_;
-  http::chunked_scanner chunks_;
-  std::string body_;
+  std::string pending_;  // bytes the parser has not taken yet (a head or chunk line in pieces)
+  bool any_bytes_ = false;
   std::string error_;
 };
-
-struct fetch_result {
-  bool ok = false;  // a whole response arrived (any status)
-  bool cancelled = false;
-  unsigned status = 0;
-  std::string body;
-  std::string error;  // when !ok: what failed, for one log line
-};
-
-// GET `target` (absolute path) from `where` with the extra `headers`, within `timeout` in all (name
-// lookup, connect, TLS handshake, request, response). `cancel_fd` (or -1): a descriptor that turns
-// readable to abandon the request.
-fetch_result get(const url& where, const std::string& target,
-                 const std::vector<std::pair<std::string, std::string>>& headers,
-                 std::chrono::milliseconds timeout, int cancel_fd);
 
 }  // namespace cproxy::control::hub_http

@@ -1,5 +1,6 @@
-// What route_feed's watch thread waits on: a file that may change (inotify on its folder, or stat()
-// polling behind the same interface) and the processes named in it (pidfds, or kill(pid, 0) checks).
+// What route_feed's watch thread waits on: a file that may change (the platform's watch, inotify on
+// Linux, or stat() polling behind the same interface) and the processes named in it (the platform's
+// process handles, pidfds on Linux, or kill(pid, 0) checks).
 // Private to src/control. Neither reads the file: they only say when to read it again.
 #pragma once
 
@@ -10,30 +11,24 @@
 #include <string>
 #include <vector>
 
+#include "connect/platform/file_watch.hpp"
+#include "connect/platform/process.hpp"
+
 namespace cproxy::control::feed_watch {
 
-class file_watch {
- public:
-  virtual ~file_watch() = default;
-  // A descriptor that turns readable when the file may have changed, or -1.
-  virtual int fd() const noexcept = 0;
-  // How long until changed() wants asking even if fd() stays quiet (polling, or re-arming a lost watch).
-  virtual std::chrono::milliseconds next_check() const noexcept = 0;
-  // Takes what happened (events, or a new stat()); true when the file may have changed.
-  virtual bool changed() = 0;
-};
+using platform::file_watch;
 
-// inotify on the folder of `path` (so atomic replacement by rename, deletion and re-creation are all
-// seen), filtered by the file's name. A folder that is missing or goes away is looked for again every
-// `retry`. nullptr where inotify does not exist (not Linux) or cannot start (out of instances).
+// The platform's watch of `path` (platform::watch_file; inotify on its folder on Linux): atomic
+// replacement by rename, deletion and re-creation are all seen. A folder that is missing or goes away is
+// looked for again every `retry`. nullptr where it cannot start (out of instances).
 std::unique_ptr<file_watch> make_inotify_watch(const std::string& path, std::chrono::milliseconds retry,
                                                std::string& error);
 
 // stat() every `interval`: a change of existence, inode, device, size or modification time.
 std::unique_ptr<file_watch> make_polling_watch(const std::string& path, std::chrono::milliseconds interval);
 
-// The pids of live entries, watched for their end: a pidfd each where pidfd_open() works (it turns
-// readable when the process exits), else a kill(pid, 0) check every `interval`.
+// The pids of live entries, watched for their end: a process handle each where the platform gives one
+// (its descriptor turns readable when the process exits), else a kill(pid, 0) check every `interval`.
 class pid_watch {
  public:
   // `use_pidfds` false: kill(pid, 0) checks only (tests reach the fallback with it).
@@ -57,7 +52,7 @@ class pid_watch {
 
  private:
   struct tracked {
-    int pidfd = -1;
+    platform::process_handle handle;
     std::chrono::steady_clock::time_point next;
   };
   std::chrono::milliseconds interval_;

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "connect/platform/system_trust_store.hpp"
 #include "connect/tls/certificate.hpp"
 
 namespace cproxy::control::trust {
@@ -48,22 +49,14 @@ bool verifies_as_root(const X509& ca, const std::vector<tls::x509_ptr>& roots);
 
 // --- the system store (trust_system.cpp) ---
 
-enum class family { debian, fedora, arch, suse };
-
-struct distribution {
-  family kind = family::debian;
-  std::string root;        // CONNECT_PROXY_TRUST_ROOT without trailing slashes ("" for "/")
-  std::string anchor_dir;  // under root
-  std::string anchor;      // anchor_dir + "/private-connect-local-ca.crt"
-  std::string bundle;      // the PEM file the tools write, which OpenSSL/curl/... read
-  std::vector<std::string> update_after_add;     // argv, argv[0] a bare name
-  std::vector<std::string> update_after_remove;  // argv, argv[0] a bare name
-  bool relocatable = false;                      // the tool can write under another root
-  std::string nss_package;                       // the package that has certutil
+// The platform's store (its folders under root, its tools) and where this product's anchor goes in it.
+struct distribution : platform::system_trust_store {
+  std::string root;    // CONNECT_PROXY_TRUST_ROOT without trailing slashes ("" for "/")
+  std::string anchor;  // anchor_dir + "/private-connect-local-ca.crt"
 };
 
-// Reads ROOT/etc/os-release (ID, then ID_LIKE). nullopt with `error` set ("unknown distribution
-// 'gentoo' (/etc/os-release)") when it is none of the four families.
+// The platform's store under CONNECT_PROXY_TRUST_ROOT; nullopt with `error` set ("unknown distribution
+// 'gentoo' (/etc/os-release)") when the platform does not know it.
 std::optional<distribution> detect_distribution(std::string& error);
 
 store_line system_add(const std::string& ca_path, const X509& ca);

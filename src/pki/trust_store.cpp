@@ -192,16 +192,18 @@ struct loaded_ca {
 
 loaded_ca load_ca(const std::string& home) {
   loaded_ca out;
+  // The CA's files live in the home folder: read as they are, never through a link another user planted.
+  constexpr std::size_t max_pem_bytes = std::size_t{1} << 20;
   std::string text;
-  if (!trust::read_file(ca_cert_path(home), text)) {
-    out.error = "missing";
+  if (const int error = read_small_file(ca_cert_path(home), text, max_pem_bytes, links::refuse); error != 0) {
+    out.error = error == ENOENT ? "missing" : error == ELOOP ? "it is a symbolic link" : std::strerror(error);
     return out;
   }
   out.pair.cert = tls::cert_from_pem(text, out.error);
   if (!out.pair.cert) return out;
   std::string key_text;
   std::string ignored;
-  if (trust::read_file(certs_folder(home) + "/ca.key", key_text)) {
+  if (read_small_file(certs_folder(home) + "/ca.key", key_text, max_pem_bytes, links::refuse) == 0) {
     out.pair.key = tls::key_from_pem(key_text, ignored);
     if (out.pair.key && !tls::key_matches(*out.pair.cert, *out.pair.key)) out.pair.key.reset();
   }
@@ -350,6 +352,19 @@ std::vector<std::string> install_ca_lines(const std::string& home) {
     return {"  [x] No usable local CA at " + shown_home(home) + "/certs/ca.crt (" + ca.error + ")"};
   std::vector<std::string> out;
   for (auto& line : add_everywhere(ca_cert_path(home), *ca.pair.cert)) out.push_back(std::move(line.text));
+  return out;
+}
+
+ca_check check_ca(const std::string& home) {
+  ca_check out;
+  const loaded_ca ca = load_ca(home);
+  out.present = ca.error != "missing";
+  if (!ca.pair.cert) {
+    out.problem = out.present ? ca.error : "";
+    return out;
+  }
+  out.not_after = tls::not_after(*ca.pair.cert);
+  for (auto& line : check_everywhere(ca.pair)) out.stores.emplace_back(line.ok, std::move(line.text));
   return out;
 }
 

@@ -1,5 +1,5 @@
-// The system trust store: which distribution (ROOT/etc/os-release), where its anchors go, which tool
-// rebuilds its bundle, and a chain verification against that bundle. ROOT is CONNECT_PROXY_TRUST_ROOT
+// The system trust store: the platform's store (connect/platform/system_trust_store.hpp) under ROOT, the
+// anchor written and removed, and a chain verification against its bundle. ROOT is CONNECT_PROXY_TRUST_ROOT
 // (default "/"), so that tests fill a store of their own; only Debian's tool can write under another root.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,10 +10,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "connect/config/atomic_file.hpp"
 #include "connect/core/log.hpp"
+#include "connect/platform/system_trust_store.hpp"
 #include "trust_detail.hpp"
 
 namespace cproxy::control::trust {
@@ -26,74 +26,6 @@ std::string trust_root() {
   std::string root = env && *env ? env : "/";
   while (!root.empty() && root.back() == '/') root.pop_back();
   return root;
-}
-
-// The value of KEY=value in os-release text, unquoted.
-std::string os_release_value(const std::string& text, std::string_view key) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.starts_with(key) || line.size() <= key.size() || line[key.size()] != '=') continue;
-    std::string value = line.substr(key.size() + 1);
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
-      value = value.substr(1, value.size() - 2);
-    return value;
-  }
-  return {};
-}
-
-std::optional<family> family_of(std::string_view id) {
-  if (id == "debian" || id == "ubuntu") return family::debian;
-  if (id == "fedora" || id == "rhel" || id == "centos") return family::fedora;
-  if (id == "arch") return family::arch;
-  if (id == "suse" || id == "opensuse" || id.starts_with("opensuse-") || id == "sles" || id == "sled")
-    return family::suse;
-  return std::nullopt;
-}
-
-distribution make_distribution(family kind, const std::string& root) {
-  distribution d;
-  d.kind = kind;
-  d.root = root;
-  switch (kind) {
-    case family::debian:
-      d.anchor_dir = root + "/usr/local/share/ca-certificates";
-      d.bundle = root + "/etc/ssl/certs/ca-certificates.crt";
-      d.update_after_add = {"update-ca-certificates"};
-      if (!root.empty()) {
-        // update-ca-certificates(8) takes every folder it uses as an option.
-        d.update_after_add.insert(
-            d.update_after_add.end(),
-            {"--certsconf", root + "/etc/ca-certificates.conf", "--certsdir",
-             root + "/usr/share/ca-certificates", "--localcertsdir", d.anchor_dir, "--etccertsdir",
-             root + "/etc/ssl/certs", "--hooksdir", root + "/etc/ca-certificates/update.d"});
-      }
-      // --fresh: a removed local certificate otherwise leaves its symlink behind (update-ca-certificates(8)).
-      d.update_after_remove = d.update_after_add;
-      d.update_after_remove.push_back("--fresh");
-      d.relocatable = true;
-      d.nss_package = "libnss3-tools";
-      break;
-    case family::fedora:
-      d.anchor_dir = root + "/etc/pki/ca-trust/source/anchors";
-      d.bundle = root + "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem";
-      d.update_after_add = d.update_after_remove = {"update-ca-trust", "extract"};
-      d.nss_package = "nss-tools";
-      break;
-    case family::arch:
-      d.anchor_dir = root + "/etc/ca-certificates/trust-source/anchors";
-      d.bundle = root + "/etc/ca-certificates/extracted/tls-ca-bundle.pem";
-      d.update_after_add = d.update_after_remove = {"trust", "extract-compat"};
-      d.nss_package = "nss";
-      break;
-    case family::suse:
-      d.anchor_dir = root + "/etc/pki/trust/anchors";
-      d.bundle = root + "/var/lib/ca-certificates/ca-bundle.pem";
-      d.update_after_add = d.update_after_remove = {"update-ca-certificates"};
-      d.nss_package = "mozilla-nss-tools";
-      break;
-  }
-  d.anchor = d.anchor_dir + "/" + anchor_name;
-  return d;
 }
 
 // True when this user may create or replace files in `dir` (or in the nearest folder that exists above
@@ -156,19 +88,10 @@ const char* const needs_root = "  [!] System trust store needs root — run: ";
 
 std::optional<distribution> detect_distribution(std::string& error) {
   const std::string root = trust_root();
-  const std::string path = root + "/etc/os-release";
-  std::string text;
-  if (!read_file(path, text)) {
-    error = "cannot read " + path;
-    return std::nullopt;
-  }
-  const std::string id = os_release_value(text, "ID");
-  if (auto kind = family_of(id)) return make_distribution(*kind, root);
-  std::istringstream like(os_release_value(text, "ID_LIKE"));
-  for (std::string word; like >> word;)
-    if (auto kind = family_of(word)) return make_distribution(*kind, root);
-  error = "unknown distribution '" + id + "' (" + path + ")";
-  return std::nullopt;
+  std::optional<platform::system_trust_store> store = platform::find_system_trust_store(root, error);
+  if (!store) return std::nullopt;
+  std::string anchor = store->anchor_dir + "/" + anchor_name;
+  return distribution{std::move(*store), root, std::move(anchor)};
 }
 
 store_line system_add(const std::string& ca_path, const X509& ca) {

@@ -40,6 +40,12 @@ class byte_buffer {
     begin_ += n;
     if (begin_ == end_) begin_ = end_ = 0;
   }
+  // Frees the storage when no bytes are held (an idle keep-alive connection keeps none).
+  void release() noexcept {
+    if (!empty()) return;
+    data_.reset();
+    capacity_ = 0;
+  }
   void append(std::string_view s) {
     if (s.empty()) return;
     std::memcpy(prepare(s.size()).data(), s.data(), s.size());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "byte_buffer.hpp"
 #include "connect/io/stream.hpp"
@@ -17,6 +18,7 @@ struct client_side {
   bool secure = false;
   byte_buffer in;  // client bytes read but not used yet (the rest of a head, a body, the next request)
   std::string ip;  // the client's address, for X-Forwarded-For and the log
+  std::string_view protocol = "http/1.1";  // "h2" for a stream of an HTTP/2 connection
 };
 
 }  // namespace cproxy::proxy

@@ -11,6 +11,7 @@
 #include "client_side.hpp"
 #include "connect/core/log.hpp"
 #include "connect/tls/tls_stream.hpp"
+#include "h2/h2_session.hpp"
 #include "head_reader.hpp"
 #include "inspect_capture.hpp"
 #include "responses.hpp"
@@ -34,7 +35,7 @@ coro::task<request_read> read_request(client_side* c, exchange* ex, http::reques
   if (c->in.empty() && !first) {
     if (c->w->draining) co_return request_read::closed;
     c->w->idle_clients.insert(c->stream);
-    const io::io_result r = co_await read_more(c->stream, &c->in, t.idle);
+    const io::io_result r = co_await read_idle(c->stream, &c->in, t.idle);
     c->w->idle_clients.erase(c->stream);
     if (io::is_cancelled(r.ec) && c->w->draining) {
       // The drain closed this idle connection, but a request may have crossed it on the wire: one short
@@ -88,8 +89,10 @@ void finish_exchange(const client_side& c, exchange* ex) {
       std::chrono::duration_cast<std::chrono::microseconds>(ex->times.finished - ex->times.started).count();
   char duration[32];
   std::snprintf(duration, sizeof duration, "%.2fms", static_cast<double>(micros) / 1000.0);
+  // An HTTP/2 stream's line says so at its end; HTTP/1.1 lines are unchanged.
   log::info(c.ip, " ", head.method, " ", head.is_connect() || head.absolute_form ? "" : head.host,
-            head.target, " ", ex->status, " ", ex->response_bytes, "B ", duration);
+            head.target, " ", ex->status, " ", ex->response_bytes, "B ", duration,
+            ex->protocol == "h2" ? " h2" : "");
 }
 
 // After an error answer the client may still be sending a body nobody read; closing with unread bytes
@@ -114,6 +117,7 @@ coro::task<void> serve_requests(client_side* c, bool plain_on_tls) {
     http::request_head head;
     exchange ex;
     ex.request = &head;
+    ex.protocol = c->protocol;
     begin_capture(*c, &ex);
     const request_read got = co_await read_request(c, &ex, &head, requests == 0);
     if (got == request_read::failed) co_await linger(c);
@@ -166,7 +170,28 @@ coro::task<void> serve_tls_port(io::socket client, client_side* c) {
   }
   c->stream = &secure;
   c->secure = true;
+  if (secure.alpn() == "h2") {
+    co_await h2::serve_h2(c);
+    co_return;
+  }
   co_await serve_requests(c, false);
+}
+
+enum class first_bytes { h2_preface, other, closed };
+
+// The plain port's sniff: a client with prior knowledge of HTTP/2 opens with the connection preface
+// (RFC 9113 section 3.3); anything else is HTTP/1.x. The bytes read stay in c->in for either.
+coro::task<first_bytes> sniff_h2_preface(client_side* c) {
+  static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const clock::time_point deadline = clock::now() + c->env->options->timeouts.header;
+  for (;;) {
+    const std::string_view got = c->in.view();
+    const std::size_t n = std::min(got.size(), preface.size());
+    if (got.substr(0, n) != preface.substr(0, n)) co_return first_bytes::other;
+    if (n == preface.size()) co_return first_bytes::h2_preface;
+    const io::io_result r = co_await read_more(c->stream, &c->in, left_until(deadline));
+    if (r.ec || r.bytes == 0) co_return c->in.empty() ? first_bytes::closed : first_bytes::other;
+  }
 }
 
 }  // namespace
@@ -193,6 +218,23 @@ coro::task<void> serve_connection(io::socket client, const server_env* env, work
   }
   io::socket_stream plain(std::move(client));
   c.stream = &plain;
+  const first_bytes first = co_await sniff_h2_preface(&c);
+  if (first == first_bytes::closed) co_return;
+  if (first == first_bytes::h2_preface) {
+    co_await h2::serve_h2(&c);
+    co_return;
+  }
+  co_await serve_requests(&c, false);
+}
+
+coro::task<void> serve_h2_stream(io::stream* s, const client_side* parent) {
+  client_side c;
+  c.env = parent->env;
+  c.w = parent->w;
+  c.stream = s;
+  c.secure = parent->secure;
+  c.ip = parent->ip;
+  c.protocol = "h2";
   co_await serve_requests(&c, false);
 }
 

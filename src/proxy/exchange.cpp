@@ -2,7 +2,9 @@
 // exchange answers by itself (its own answer, or a failure's). Also the CONNECT tunnel stage.
 #include "connect/core/log.hpp"
 #include "connect/http/chunked.hpp"
+#include "error_pages.hpp"
 #include "failure_answer.hpp"
+#include "hold.hpp"
 #include "inspect_api.hpp"
 #include "inspect_capture.hpp"
 #include "relay.hpp"
@@ -42,7 +44,8 @@ coro::task<exchange_end> send_own_answer(client_side* c, exchange* ex, unsigned 
 }
 
 coro::task<exchange_end> answer_failure(client_side* c, exchange* ex, failure f) {
-  failure_answer a = answer_for(f, ex->route, c->ip, c->env->options->max_body);
+  failure_answer a =
+      answer_for(f, ex->route, c->ip, c->env->options->max_body, ex->request && wants_html(*ex->request));
   if (!a.log_line.empty()) log::info(a.log_line);
   ex->failed = std::move(f);
   if (a.status == 0) co_return exchange_end::close;
@@ -54,9 +57,10 @@ coro::task<exchange_end> answer_failure(client_side* c, exchange* ex, failure f)
 }
 
 coro::task<dial_result> connect_upstream(client_side* c, exchange* ex, bool allow_pooled) {
-  // Where restart-holding plugs in: a refused connect may be retried here until the hold runs out.
   dial_result d =
       co_await c->w->upstreams->connect(ex->route, c->env->options->timeouts.connect, allow_pooled);
+  // Restart-holding: a refused connect waits and is retried while the upstream may be restarting.
+  if (d.failed && d.failed->kind == failure_kind::refused) d = co_await hold_upstream(c, ex, std::move(d));
   ex->reused_upstream = d.reused;
   if (!d.failed) ex->times.connected = std::chrono::steady_clock::now();
   co_return d;

@@ -32,6 +32,8 @@ struct failure {
   // the exchange may be tried once more on a fresh connection.
   bool retryable = false;
   std::string detail;  // for the log line and, where the contract puts it there, the JSON reason
+  // Its log line is written already: a held request's refusal, which its outage's lines tell (hold.cpp).
+  bool logged = false;
 };
 
 inline failure downstream_failure(failure_kind kind, std::string detail = {}) {

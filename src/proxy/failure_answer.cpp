@@ -15,7 +15,7 @@ std::string concat(std::initializer_list<std::string_view> parts) {
 }  // namespace
 
 failure_answer answer_for(const failure& f, const route::route* route, std::string_view client_ip,
-                          std::uint64_t max_body) {
+                          std::uint64_t max_body, bool html) {
   const std::string_view name = route ? std::string_view(route->name) : std::string_view("-");
   failure_answer a;
   switch (f.kind) {
@@ -32,30 +32,32 @@ failure_answer answer_for(const failure& f, const route::route* route, std::stri
            concat({"413 from ", client_ip, ": body over --max-body"})};
       break;
     case failure_kind::refused:
-      a = {502, bad_gateway_response(name, ""),
-           concat({"502 ", name, ": ", route ? route->upstream_text() : "", " refused the connection"})};
+      a = {502, bad_gateway_response(name, "", html),
+           f.logged ? std::string()
+                    : concat({"502 ", name, ": ", route ? route->upstream_text() : "",
+                              " refused the connection"})};
       break;
     case failure_kind::connect_timeout:
-      a = {504, gateway_timeout_response(name),
+      a = {504, gateway_timeout_response(name, html),
            concat({"504 ", name, ": connecting to ", route ? route->upstream_text() : "", " timed out"})};
       break;
     case failure_kind::response_timeout:
-      a = {504, gateway_timeout_response(name), concat({"504 ", name, ": ", f.detail})};
+      a = {504, gateway_timeout_response(name, html), concat({"504 ", name, ": ", f.detail})};
       break;
     case failure_kind::upstream_closed:
-      a = {502, bad_gateway_response(name, "the service closed the connection."),
+      a = {502, bad_gateway_response(name, "the service closed the connection.", html),
            concat({"502 ", name, ": the service closed the connection"})};
       break;
     case failure_kind::upstream_stalled:
-      a = {502, bad_gateway_response(name, "the service stopped reading the request."),
+      a = {502, bad_gateway_response(name, "the service stopped reading the request.", html),
            concat({"502 ", name, ": the service stopped reading the request"})};
       break;
     case failure_kind::invalid_response:
-      a = {502, bad_gateway_response(name, "the service sent an invalid response."),
+      a = {502, bad_gateway_response(name, "the service sent an invalid response.", html),
            concat({"502 ", name, ": invalid response: ", f.detail})};
       break;
     case failure_kind::unreachable:
-      a = {502, bad_gateway_response(name, f.detail), concat({"502 ", name, ": ", f.detail})};
+      a = {502, bad_gateway_response(name, f.detail, html), concat({"502 ", name, ": ", f.detail})};
       break;
   }
   if (f.response_started) {

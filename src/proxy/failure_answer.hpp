@@ -18,8 +18,9 @@ struct failure_answer {
 };
 
 // `route`: the exchange's route, or null before one was resolved. `client_ip` names the client in the
-// line of a bad request; `max_body` is the limit a 413 states.
+// line of a bad request; `max_body` is the limit a 413 states. `html`: a browser navigation, whose
+// 502 and 504 are HTML pages (the others stay JSON: they answer requests no browser navigation makes).
 failure_answer answer_for(const failure& f, const route::route* route, std::string_view client_ip,
-                          std::uint64_t max_body);
+                          std::uint64_t max_body, bool html = false);
 
 }  // namespace cproxy::proxy

@@ -33,6 +33,15 @@ coro::task<io::io_result> read_more(io::stream* s, byte_buffer* buf, io::duratio
   co_return r;
 }
 
+coro::task<io::io_result> read_idle(io::stream* s, byte_buffer* buf, io::duration timeout) {
+  buf->release();
+  io::received got = co_await s->read_any(timeout);
+  if (got.ec) co_return io::io_result{got.ec, 0};
+  const std::span<const std::byte> bytes = got.data.bytes();
+  buf->append({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+  co_return io::io_result{{}, bytes.size()};
+}
+
 coro::task<head_result> read_head(io::stream* from, byte_buffer* buf, head_target target,
                                   clock::time_point deadline) {
   using status = head_result::status;

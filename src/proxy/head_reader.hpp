@@ -35,6 +35,10 @@ coro::task<head_result> read_head(io::stream* from, byte_buffer* buf, head_targe
 
 // Appends what one read of `s` brings (up to 16 KiB) to `buf`.
 coro::task<io::io_result> read_more(io::stream* s, byte_buffer* buf, io::duration timeout);
+// read_more for a keep-alive connection waiting for its next request, with `buf` empty: its storage is
+// freed first and the bytes arrive in a buffer leased from the stream (io_uring: a provided buffer),
+// so an idle connection holds no read buffer of its own.
+coro::task<io::io_result> read_idle(io::stream* s, byte_buffer* buf, io::duration timeout);
 
 // The time left until `deadline`, rounded up: a timer that fires before the deadline would be read as
 // the deadline passing too early.

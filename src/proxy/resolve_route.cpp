@@ -1,6 +1,7 @@
 // The resolve_route stage: the request's Host (or its proxy-form authority) against this request's
 // route snapshot. Answers the proxy's own page, 404, 421, 508 and an announced 413 itself.
 #include "connect/core/log.hpp"
+#include "error_pages.hpp"
 #include "responses.hpp"
 #include "stages.hpp"
 
@@ -23,6 +24,7 @@ route_decision resolve_route(client_side* c, exchange* ex) {
   const route::resolution where =
       route::resolve(*ex->routes, proxy_form ? head.authority : head.host, proxy_form);
   const bool keep = head.keep_alive && head.body == http::framing::none && !c->w->draining;
+  const bool html = wants_html(head);  // a browser navigation gets the errors as HTML pages
 
   switch (where.what) {
     case route::resolution::kind::own_page: {
@@ -32,9 +34,9 @@ route_decision resolve_route(client_side* c, exchange* ex) {
               keep,    {},  true};
     }
     case route::resolution::kind::unknown_service:
-      return {nullptr, 404, not_found_response(page, where.name, keep), keep, {}};
+      return {nullptr, 404, not_found_response(page, where.name, keep, html), keep, {}};
     case route::resolution::kind::foreign_host:
-      return {nullptr, 421, misdirected_response(where.name, keep), keep, {}};
+      return {nullptr, 421, misdirected_response(where.name, keep, html), keep, {}};
     case route::resolution::kind::service:
       break;
   }
@@ -47,7 +49,7 @@ route_decision resolve_route(client_side* c, exchange* ex) {
   http::hop_trail trail = http::follow_trail(head, r->name);
   if (trail.loop) {
     log::info("508 ", r->name, ": loop, route trail ", trail.routes);
-    return {nullptr, 508, loop_response(r->name, trail.routes, c->env->port), false, {}};
+    return {nullptr, 508, loop_response(r->name, trail.routes, c->env->port, html), false, {}};
   }
   return {r, 0, {}, false, std::move(trail)};
 }

@@ -9,6 +9,7 @@
 
 #include "connect/inspect/render.hpp"
 #include "connect/io/backend.hpp"
+#include "error_pages.hpp"
 
 namespace cproxy::proxy {
 
@@ -35,32 +36,13 @@ std::string json_response(int status, std::string_view reason, const boost::json
   return response(status, reason, "application/json", boost::json::serialize(body), false, keep_alive);
 }
 
+std::string html_response(int status, std::string_view reason, const std::string& page, bool keep_alive) {
+  return response(status, reason, "text/html; charset=utf-8", page, false, keep_alive);
+}
+
 std::string url_of(const page_context& ctx, std::string_view name) {
   return std::string(ctx.options->tls ? "https://" : "http://") + std::string(name) +
          ".localhost:" + std::to_string(ctx.port);
-}
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 // The page is src/proxy/page/inspector.html with the routes and a line about this proxy put in.
@@ -102,6 +84,7 @@ std::string status_json(const page_context& ctx) {
   o["startedAt"] = ctx.options->started_at;
   o["version"] = ctx.options->version;
   o["io"] = std::string(io::to_string(ctx.options->io));
+  o["protocols"] = boost::json::array{"http/1.1", "h2"};  // h2: ALPN on HTTPS, prior knowledge on HTTP
   boost::json::array routes;
   for (const route::route& r : ctx.routes->routes()) {
     boost::json::object entry;
@@ -122,7 +105,8 @@ std::string own_page_response(const page_context& ctx, std::string_view accept, 
   return response(200, "OK", "application/json", status_json(ctx), head_only, keep_alive);
 }
 
-std::string not_found_response(const page_context& ctx, std::string_view name, bool keep_alive) {
+std::string not_found_response(const page_context& ctx, std::string_view name, bool keep_alive, bool html) {
+  if (html) return html_response(404, "Not Found", not_found_page(ctx, name), keep_alive);
   boost::json::object o;
   o["error"] = "Service not found";
   o["subdomain"] = name;
@@ -135,37 +119,48 @@ std::string not_found_response(const page_context& ctx, std::string_view name, b
   return json_response(404, "Not Found", o, keep_alive);
 }
 
-std::string misdirected_response(std::string_view host, bool keep_alive) {
+std::string misdirected_response(std::string_view host, bool keep_alive, bool html) {
+  const std::string message = "This proxy answers NAME.localhost only. To reach " + std::string(host) +
+                              " through it, use it as an HTTP proxy (curl -x).";
+  if (html) return html_response(421, "Misdirected Request", misdirected_page(host, message), keep_alive);
   boost::json::object o;
   o["error"] = "Misdirected Request";
   o["host"] = host;
-  o["message"] = "This proxy answers NAME.localhost only. To reach " + std::string(host) +
-                 " through it, use it as an HTTP proxy (curl -x).";
+  o["message"] = message;
   return json_response(421, "Misdirected Request", o, keep_alive);
 }
 
-std::string loop_response(std::string_view route_name, std::string_view trail, std::uint16_t port) {
-  boost::json::object o;
-  o["error"] = "Loop Detected";
-  o["message"] =
+std::string loop_response(std::string_view route_name, std::string_view trail, std::uint16_t port,
+                          bool html) {
+  const std::string message =
       "The request for '" + std::string(route_name) +
       "' came back through the proxy (route trail: " + std::string(trail) +
       "). A dev server proxies to http://" + std::string(route_name) + ".localhost:" + std::to_string(port) +
       ", which routes to that dev server again: point its proxy setting at the service's own port.";
+  if (html) return html_response(508, "Loop Detected", loop_page(route_name, message), false);
+  boost::json::object o;
+  o["error"] = "Loop Detected";
+  o["message"] = message;
   return json_response(508, "Loop Detected", o, false);
 }
 
-std::string bad_gateway_response(std::string_view service, std::string_view reason) {
+std::string bad_gateway_response(std::string_view service, std::string_view reason, bool html) {
+  const std::string error = reason.empty() ? std::string("Bad Gateway: the service is not responding.")
+                                           : "Bad Gateway: " + std::string(reason);
+  if (html)
+    return html_response(502, "Bad Gateway", gateway_error_page(502, error, service, reason.empty()), false);
   boost::json::object o;
-  o["error"] = reason.empty() ? std::string("Bad Gateway: the service is not responding.")
-                              : "Bad Gateway: " + std::string(reason);
+  o["error"] = error;
   o["service"] = service;
   return json_response(502, "Bad Gateway", o, false);
 }
 
-std::string gateway_timeout_response(std::string_view service) {
+std::string gateway_timeout_response(std::string_view service, bool html) {
+  const std::string_view error = "Gateway Timeout: the service did not answer in time.";
+  if (html)
+    return html_response(504, "Gateway Timeout", gateway_error_page(504, error, service, false), false);
   boost::json::object o;
-  o["error"] = "Gateway Timeout: the service did not answer in time.";
+  o["error"] = error;
   o["service"] = service;
   return json_response(504, "Gateway Timeout", o, false);
 }

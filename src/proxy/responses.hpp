@@ -23,12 +23,16 @@ std::string status_json(const page_context& ctx);
 std::string own_page_response(const page_context& ctx, std::string_view accept, bool head_only,
                               bool keep_alive);
 
-std::string not_found_response(const page_context& ctx, std::string_view name, bool keep_alive);
-std::string misdirected_response(std::string_view host, bool keep_alive);
-std::string loop_response(std::string_view route_name, std::string_view trail, std::uint16_t port);
-std::string bad_gateway_response(std::string_view service,
-                                 std::string_view reason);  // reason "" = not responding
-std::string gateway_timeout_response(std::string_view service);
+// `html`: a browser navigation (wants_html in error_pages.hpp) gets the same status and facts as an HTML
+// page; every other client the JSON of the contract.
+std::string not_found_response(const page_context& ctx, std::string_view name, bool keep_alive,
+                               bool html = false);
+std::string misdirected_response(std::string_view host, bool keep_alive, bool html = false);
+std::string loop_response(std::string_view route_name, std::string_view trail, std::uint16_t port,
+                          bool html = false);
+// reason "" = not responding (its HTML page reloads itself until the service answers)
+std::string bad_gateway_response(std::string_view service, std::string_view reason, bool html = false);
+std::string gateway_timeout_response(std::string_view service, bool html = false);
 std::string bad_request_response();
 std::string too_large_response();
 std::string body_too_large_response(std::uint64_t limit);

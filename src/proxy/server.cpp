@@ -8,6 +8,7 @@
 #include "connect/io/worker_pool.hpp"
 #include "connection.hpp"
 #include "responses.hpp"
+#include "upstream_health.hpp"
 
 namespace cproxy::proxy {
 
@@ -18,6 +19,7 @@ struct server::state {
   server_env env;
   std::vector<std::unique_ptr<worker_env>> workers_env;  // index = worker index
   std::unique_ptr<inspect::store> inspector;             // null when the inspector is off
+  upstream_health health;                                // restart-holding's memory, shared by the workers
   std::optional<io::worker_pool> workers;
   bool stopped = false;
 };
@@ -35,6 +37,9 @@ server::server(io::listen_socket listener, server_options options, const publish
   state_->options = std::move(options);
   state_->env = server_env{&state_->options, state_->listener.local_endpoint().port()};
   const unsigned n = state_->options.threads ? state_->options.threads : 1;
+  // The routes there at start appear now: a stack coming up with its proxy is held while it starts.
+  const auto started = std::chrono::steady_clock::now();
+  for (const route::route& r : routes.load()->routes()) state_->health.seen(upstream_key(r), started);
   for (unsigned i = 0; i < n; ++i) {
     state_->workers_env.push_back(std::make_unique<worker_env>(routes));
     state_->workers_env.back()->index = i;
@@ -51,7 +56,7 @@ server::server(io::listen_socket listener, server_options options, const publish
   auto on_start = [st](io::worker& w) {
     worker_env& env = *st->workers_env[w.index()];
     env.ctx = &w.ctx();
-    env.upstreams = std::make_unique<pooled_connector>(&w.ctx());
+    env.upstreams = std::make_unique<pooled_connector>(&w.ctx(), &st->health);
     // The relay bench decides: on io_uring, splicing large bodies and tunnels beats copying them.
     env.splice = w.ctx().caps().splice;
   };

@@ -8,13 +8,11 @@
 
 #include "connect/io/endpoint.hpp"
 #include "connect/io/socket.hpp"
+#include "hold.hpp"
+#include "upstream_health.hpp"
 
 namespace cproxy::proxy {
 namespace {
-
-std::string pool_key(const route::route& r) {
-  return r.host + ":" + std::to_string(r.port);
-}
 
 bool means_not_listening(const std::error_code& ec) {
   return ec == std::errc::connection_refused || ec == std::errc::address_not_available ||
@@ -23,11 +21,30 @@ bool means_not_listening(const std::error_code& ec) {
 
 }  // namespace
 
+std::string upstream_key(const route::route& r) {
+  return r.host + ":" + std::to_string(r.port);
+}
+
+pooled_connector::pooled_connector(io::context* ctx, upstream_health* health)
+    : ctx_(ctx), health_(health), holds_(health ? std::make_unique<upstream_holds>(ctx, health) : nullptr) {}
+
+pooled_connector::~pooled_connector() = default;
+
+void pooled_connector::note_answer(const std::string& key) {
+  if (!health_) return;
+  const auto now = std::chrono::steady_clock::now();
+  auto [it, inserted] = reported_.try_emplace(key, now);
+  if (!inserted && now - it->second < std::chrono::seconds(1)) return;
+  it->second = now;
+  health_->answered(key, now);
+}
+
 coro::task<dial_result> pooled_connector::connect(const route::route* r, io::duration timeout,
                                                   bool allow_pooled) {
-  const std::string key = pool_key(*r);
+  const std::string key = upstream_key(*r);
   if (allow_pooled) {
     if (std::optional<io::socket> pooled = pool_.take(key)) {
+      note_answer(key);
       co_return dial_result{std::make_unique<io::socket_stream>(std::move(*pooled)), true, std::nullopt};
     }
   }
@@ -58,6 +75,7 @@ coro::task<dial_result> pooled_connector::connect(const route::route* r, io::dur
     const std::error_code connected = co_await s.connect(ep, timeout);
     if (!connected) {
       pool_.remember_family(key, ep.family() == AF_INET6 ? 6 : 4);
+      note_answer(key);
       co_return dial_result{std::make_unique<io::socket_stream>(std::move(s)), false, std::nullopt};
     }
     // The most telling failure wins: a timeout or an odd error over a plain refusal of the other family.
@@ -72,7 +90,7 @@ coro::task<dial_result> pooled_connector::connect(const route::route* r, io::dur
 
 void pooled_connector::give_back(const route::route* r, std::unique_ptr<io::stream> s) {
   io::socket* plain = s->plain_socket();
-  if (plain) pool_.give_back(pool_key(*r), std::move(*plain));
+  if (plain) pool_.give_back(upstream_key(*r), std::move(*plain));
 }
 
 }  // namespace cproxy::proxy

@@ -122,10 +122,12 @@ int on_client_hello(SSL* ssl, int* alert, void* arg) {
 
 int on_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
             unsigned int in_len, void*) {
-  static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  // The server's order wins: h2 when the client offers it, else http/1.1.
+  static const unsigned char protocols[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   unsigned char* chosen = nullptr;
-  if (SSL_select_next_proto(&chosen, out_len, http11, sizeof http11, in, in_len) != OPENSSL_NPN_NEGOTIATED)
-    return SSL_TLSEXT_ERR_NOACK;  // a client offering only h2 gets no ALPN and HTTP/1.1 or gives up
+  if (SSL_select_next_proto(&chosen, out_len, protocols, sizeof protocols, in, in_len) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;  // a client offering neither gets no ALPN and speaks HTTP/1.1 or gives up
   *out = chosen;
   return SSL_TLSEXT_ERR_OK;
 }

@@ -38,6 +38,13 @@ struct minted {
 
 }  // namespace
 
+std::string_view tls_stream::alpn() const noexcept {
+  const unsigned char* name = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &name, &length);
+  return name ? std::string_view(reinterpret_cast<const char*>(name), length) : std::string_view{};
+}
+
 // Suspends a flush while another one sends; the sender resumes it when it is done.
 struct tls_stream::flush_gate {
   tls_stream* stream;
@@ -79,7 +86,12 @@ void tls_stream::init(std::span<const std::byte> already_read) {
   // An empty input BIO means "no bytes yet" (retry), not end of stream.
   BIO_set_mem_eof_return(in_, -1);
   SSL_set_bio(ssl_.get(), in_, out_);
-  SSL_set_accept_state(ssl_.get());
+  // The side comes from the session's method: a server_context's sessions accept, a client_context's
+  // connect (the hub client).
+  if (SSL_is_server(ssl_.get()))
+    SSL_set_accept_state(ssl_.get());
+  else
+    SSL_set_connect_state(ssl_.get());
   if (!already_read.empty()) BIO_write(in_, already_read.data(), static_cast<int>(already_read.size()));
 }
 

@@ -6,13 +6,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include "child_process.hpp"
+#include "support/built_backends.hpp"
 
 using namespace std::chrono_literals;
 using cproxy::test::child_process;
 namespace bdata = boost::unit_test::data;
 
 namespace {
-const char* const backends[] = {"uring", "asio"};
+const auto& backends = cproxy::test::built_backends;
 
 std::vector<std::string> foreground(const std::string& io, const std::string& port = "0") {
   return {"proxy", "start", "--foreground", "--port", port, "--threads", "2", "--io", io};

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "support/built_backends.hpp"
 #include "support/output_text.hpp"
 #include "support/posix_server.hpp"
 #include "support/temp_dir.hpp"
@@ -28,7 +29,7 @@ using cproxy::test::count_of;
 namespace bdata = boost::unit_test::data;
 
 namespace {
-const char* const backends[] = {"uring", "asio"};
+const auto& backends = cproxy::test::built_backends;
 
 // PRIVATECONNECT_HOME for one case: a fresh folder, removed at the end.
 struct home_dir : cproxy::test::temp_dir {

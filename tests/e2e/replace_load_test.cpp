@@ -23,6 +23,7 @@
 
 #include "child_process.hpp"
 #include "proxy_home.hpp"
+#include "support/built_backends.hpp"
 #include "support/posix_server.hpp"
 #include "support/temp_dir.hpp"
 
@@ -32,7 +33,7 @@ namespace bdata = boost::unit_test::data;
 
 namespace {
 
-const char* const backends[] = {"uring", "asio"};
+const auto& backends = cproxy::test::built_backends;
 constexpr int takeovers = 5;
 
 // The upstream every route points at: one thread, non-blocking sockets, any number of requests per

@@ -157,4 +157,37 @@ BOOST_AUTO_TEST_CASE(a_foreign_listener_is_stopped) {
   ::close(ready[1]);
 }
 
+// No socket to hand over when the ports differ, but the home keeps one proxy: without this, the second
+// ran without proxy.sock and `status`/`stop` saw only the first.
+BOOST_AUTO_TEST_CASE(our_own_proxy_on_another_port_is_stopped) {
+  home_dir home;
+  const unsigned first_port = free_port();
+  BOOST_REQUIRE(run(home, {"proxy", "start", "--port", std::to_string(first_port), "--threads", "1"}) == 0);
+  const int old_pid = state_pid(home);
+  BOOST_REQUIRE(old_pid > 0);
+  unsigned second_port = free_port();
+  for (int tries = 0; tries < 20 && second_port == first_port; ++tries) second_port = free_port();
+  BOOST_REQUIRE(second_port != first_port);
+
+  std::string out;
+  BOOST_TEST(
+      run(home, {"proxy", "start", "--port", std::to_string(second_port), "--threads", "1", "--replace"},
+          &out) == 0,
+      out);
+  for (int waits = 0; waits < 1000 && alive(old_pid); ++waits) std::this_thread::sleep_for(20ms);
+  BOOST_TEST(!alive(old_pid), "the predecessor on the other port stopped");
+  const int new_pid = state_pid(home);
+  BOOST_TEST((new_pid > 0 && new_pid != old_pid));
+  std::string status;
+  BOOST_TEST(run(home, {"proxy", "status"}, &status) == 0, status);
+  BOOST_TEST(status.find(std::to_string(second_port)) != std::string::npos, status);
+  const std::string page = cproxy::test::http_request(
+      second_port, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
+  BOOST_TEST(page.starts_with("HTTP/1.1 200 "), page);
+  BOOST_TEST(run(home, {"proxy", "stop"}) == 0);
+  for (int waits = 0; waits < 1000 && alive(new_pid); ++waits) std::this_thread::sleep_for(20ms);
+  BOOST_TEST(!alive(new_pid));
+  if (alive(old_pid)) ::kill(old_pid, SIGKILL);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -279,6 +279,22 @@ BOOST_AUTO_TEST_CASE(trust_fills_the_system_store_and_nssdb_and_check_verifies_t
                               "  Browsers trust Private Connect HTTPS certificates.\n");
 }
 
+// A CA file in the home is read as it is: a link planted in its place (here to a copy of the real CA,
+// so that following it would pass) is reported, never followed.
+BOOST_AUTO_TEST_CASE(check_does_not_follow_a_link_planted_as_the_ca) {
+  REQUIRE_CERTUTIL();
+  trust_world w;
+  BOOST_REQUIRE(w.connect({"trust"}).code == 0);
+  const std::string elsewhere = w.ca() + ".elsewhere";
+  fs::rename(w.ca(), elsewhere);
+  fs::create_symlink(elsewhere, w.ca());
+
+  const auto check = w.connect({"trust", "--check"});
+  BOOST_TEST(check.code == 1, check.out);
+  BOOST_TEST(check.out == check_header + "  [x] No usable local CA at " + w.ca() +
+                              " (it is a symbolic link)\n" + "  Run: connect proxy trust\n");
+}
+
 BOOST_AUTO_TEST_CASE(trust_twice_keeps_one_copy) {
   REQUIRE_CERTUTIL();
   trust_world w;

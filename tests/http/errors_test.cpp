@@ -25,7 +25,8 @@ struct errors_env {
   unsigned gone_port = closed_port();
   proxy_pool proxies{proxy_config{
       .routes = {{"api", api.port(), ""}, {"dead", dead_port, "127.0.0.1"}, {"gone", gone_port, ""}},
-      .extra = R"("timeouts": {"response": 1})",
+      // hold 0: these routes test the immediate 502 (restart-holding has hold_test.cpp).
+      .extra = R"("timeouts": {"response": 1, "hold": 0})",
       .args = {}}};
 
   errors_env() {

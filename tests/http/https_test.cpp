@@ -216,8 +216,8 @@ BOOST_DATA_TEST_CASE(curl_verifies_the_proxy_and_the_upstream_sees_https, bdata:
   const unsigned port = proxy.port();
   const std::string p = std::to_string(port);
   const std::string target = std::string("/x/") + io;
-  const auto r = curl({"--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port), "-D",
-                       "/dev/stderr", https_url("api.localhost", port, target)});
+  const auto r = curl({"--http1.1", "--cacert", ca_file(proxy), "--resolve", resolve("api.localhost", port),
+                       "-D", "/dev/stderr", https_url("api.localhost", port, target)});
   BOOST_REQUIRE_MESSAGE(r.status == 0, "curl: " << r.status << " " << r.err);
   BOOST_TEST(r.out.starts_with("GET " + target + " HTTP/1.1\r\n"), r.out);
   BOOST_TEST(contains(r.err, "HTTP/1.1 200"), r.err);
@@ -316,9 +316,12 @@ BOOST_DATA_TEST_CASE(tls_1_1_is_refused_1_2_and_1_3_work_with_alpn_http_1_1, bda
       BOOST_TEST(contains(r.out, "Verify return code: 0 (ok)"), r.out);
     }
   }
-  // A client offering only h2 gets no ALPN (and no h2).
-  const auto h2 = s_client({"-connect", connect_to, "-servername", "api.localhost", "-alpn", "h2"});
-  BOOST_TEST(contains(h2.out, "No ALPN negotiated"), h2.out << h2.err);
+  // A client offering both gets h2, the server's first choice (product.md, HTTP/2); one offering neither
+  // gets no ALPN.
+  const auto h2 = s_client({"-connect", connect_to, "-servername", "api.localhost", "-alpn", "http/1.1,h2"});
+  BOOST_TEST(contains(h2.out, "ALPN protocol: h2"), h2.out << h2.err);
+  const auto other = s_client({"-connect", connect_to, "-servername", "api.localhost", "-alpn", "spdy/3"});
+  BOOST_TEST(contains(other.out, "No ALPN negotiated"), other.out << other.err);
 }
 
 BOOST_DATA_TEST_CASE(keep_alive_and_8_mib_bodies_inside_tls, bdata::make(backends), io) {

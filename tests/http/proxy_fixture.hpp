@@ -16,11 +16,12 @@
 #include <vector>
 
 #include "e2e/child_process.hpp"
+#include "support/built_backends.hpp"
 
 namespace cproxy::http_test {
 
-// Every case runs once per io backend.
-inline const char* const backends[] = {"uring", "asio"};
+// Every case runs once per io backend the build has.
+inline const auto& backends = test::built_backends;
 
 struct route_spec {
   std::string name;

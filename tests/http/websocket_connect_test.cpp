@@ -52,7 +52,7 @@ struct tunnel_env {
   unsigned dead_port = closed_port();
   proxy_pool proxies{proxy_config{
       .routes = {{"api", api.port(), ""}, {"raw", raw->port(), ""}, {"dead", dead_port, "127.0.0.1"}},
-      .extra = "",
+      .extra = R"("timeouts": {"hold": 0})",  // "dead" tests the immediate 502 (holding: hold_test.cpp)
       .args = {}}};
 };
 

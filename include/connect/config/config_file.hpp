@@ -24,6 +24,8 @@ struct config {
   struct timeouts_s {
     // Whole seconds, 1..max_timeout_seconds.
     std::optional<unsigned> header, connect, idle, response, tunnel_idle;
+    // Whole seconds, 0..max_timeout_seconds: how long a refused upstream is retried (0: never).
+    std::optional<unsigned> hold;
   } timeouts;
   std::vector<route::route> routes;  // source::config, names lowercase, host "localhost" unless given
   struct inspect_s {

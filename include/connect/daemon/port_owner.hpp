@@ -1,6 +1,6 @@
-// Which process listens where the proxy wants to bind: the socket's inode from /proc/net/tcp and tcp6
-// (state LISTEN), then the process holding that inode among /proc/*/fd. Only the listener, never a
-// client of the port.
+// Which process listens where the proxy wants to bind, by the kernel's bind conflict rules over the
+// listeners the platform lists (connect/platform/tcp_listeners.hpp; /proc on Linux). Only the
+// listener, never a client of the port.
 #pragma once
 
 #include <sys/types.h>

@@ -1,6 +1,7 @@
 // route_feed: keeps the published route table current while the proxy runs: watches active-routes.json and
 // the pids in it, polls the hub, publishes the merged table (hub < config < file) when it changes. Runs on
-// its own threads, never the workers'. Not a config reloader: config routes are fixed at start.
+// its own threads, never the workers' (the hub client on a control-plane io::context of its own). Not a
+// config reloader: config routes are fixed at start.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "connect/core/published.hpp"
+#include "connect/io/backend.hpp"
 #include "connect/route/table.hpp"
 
 namespace cproxy::control {
@@ -36,6 +38,9 @@ struct route_feed_config {
   std::chrono::milliseconds pid_interval{1000};  // liveness checks of pids that have no pidfd
   std::chrono::milliseconds hub_interval{10'000};
   std::chrono::milliseconds hub_timeout{5'000};  // one whole hub request, name lookup included
+  // The hub client's io backend. Asio: always there, and one request per period needs no io_uring ring
+  // (nor the probe that picks one); tests run the client on both.
+  io::backend_kind hub_io = io::backend_kind::asio;
 };
 
 // The feed's configuration for what the proxy was started with. The API key comes from the same config
@@ -61,8 +66,8 @@ class route_feed {
   std::vector<route::route> hub_routes() const;
   const std::string& hub_url() const noexcept;
   bool polls_hub() const noexcept;  // an apiKey is configured
-  // Ends the threads, a hub request in flight included (its socket waits are cut short). Bounded by a
-  // name lookup that cannot be cancelled: that one is abandoned. Idempotent.
+  // Ends the threads, a hub request in flight included (every operation on the hub's context is
+  // cancelled; a name lookup in progress is left to finish alone). Never waits for the hub. Idempotent.
   void stop();
 
   struct state;

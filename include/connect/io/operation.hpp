@@ -1,6 +1,7 @@
-// The state of one in-flight io operation. It lives in the frame of the coroutine that awaits it, and
-// that frame stays suspended until the backend has delivered every completion it owes (a linked
-// timeout owes two): so the kernel never writes into, or reads from, memory that is gone.
+// The state of one in-flight io operation. It lives in the frame of the
+// coroutine that awaits it, and that frame stays suspended until the backend
+// has delivered every completion it owes: so the kernel never writes into, or
+// reads from, memory that is gone.
 #pragma once
 
 #include <chrono>
@@ -25,10 +26,18 @@ struct operation {
   std::uint8_t pending = 0;  // completions the backend still owes
   bool timed_out = false;
   operation* next = nullptr;  // the backend's ready queue
-  // Run by the backend when the last completion arrives, before the waiter resumes (turn a picked
-  // buffer into a lease, unpoison memory under ASan). Returns false if it re-issued the operation.
+  // The io_uring backend's deadline list of operations with a timeout (see
+  // uring_context::start).
+  operation* deadline_prev = nullptr;
+  operation* deadline_next = nullptr;
+  std::chrono::steady_clock::time_point deadline{};
+  std::uint32_t deadline_list = 0;  // 1 + index of the list it is in; 0: in none
+  // Run by the backend when the last completion arrives, before the waiter
+  // resumes (turn a picked buffer into a lease, unpoison memory under ASan).
+  // Returns false if it re-issued the operation.
   bool (*on_complete)(operation&) = nullptr;
-  // Storage the backend needs for as long as the kernel may look at it (a timespec, a msghdr).
+  // Storage the backend needs for as long as the kernel may look at it (a
+  // timespec, a msghdr).
   alignas(8) std::byte scratch[80];
 
   std::error_code error() const noexcept {

@@ -6,7 +6,9 @@
 
 #include <openssl/x509.h>
 
+#include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "connect/config/proxy_options.hpp"
@@ -29,5 +31,15 @@ bool ca_is_trusted(const X509& ca);
 // does, and returns its per-store lines ("  [ok] CA added to system trust store", ...). What the tools
 // print goes to the log.
 std::vector<std::string> install_ca_lines(const std::string& home);
+
+// For `doctor`: the CA as home's certs/ca.crt holds it and, when it is usable, each store's verdict as
+// `trust --check` prints it (the same lines, in its order). Makes, installs and changes nothing.
+struct ca_check {
+  bool present = false;  // certs/ca.crt can be read
+  std::string problem;   // present but unusable: the parse error
+  std::chrono::system_clock::time_point not_after;
+  std::vector<std::pair<bool, std::string>> stores;  // {trusts, "  [ok] System trust store trusts the CA"}
+};
+ca_check check_ca(const std::string& home);
 
 }  // namespace cproxy::control

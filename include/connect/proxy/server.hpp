@@ -23,6 +23,11 @@ struct timeouts {
   io::duration response{60'000};        // the upstream's first response byte
   io::duration tunnel_idle{3'600'000};  // a WebSocket or CONNECT tunnel with no bytes either way
   io::duration handshake{10'000};       // a TLS handshake, from its first byte
+  io::duration hold{10'000};            // a refused upstream that may be restarting is retried (0: never)
+  // Which refused upstreams are held (product.md, "Restarting upstreams"): one that answered within
+  // `hold_answered`, or that the proxy first saw within `hold_appeared`. Tests shorten them.
+  io::duration hold_answered{300'000};
+  io::duration hold_appeared{30'000};
 };
 
 struct server_options {

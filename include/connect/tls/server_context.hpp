@@ -1,5 +1,5 @@
 // server_context: what every TLS connection of a server shares: the OpenSSL SSL_CTX (TLS 1.2 and 1.3
-// only, modern ciphers, ALPN http/1.1, session tickets, unexpected EOF tolerated) and where each
+// only, modern ciphers, ALPN h2 then http/1.1, session tickets, unexpected EOF tolerated) and where each
 // handshake's certificate comes from: a fixed pair (--cert/--key), or leaves minted from the local CA
 // for each SNI name under localhost or a dev domain, cached, and minted on a thread of their own so a
 // handshake for a new name never stalls the other connections of its worker.

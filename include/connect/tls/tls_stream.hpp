@@ -17,6 +17,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connect/io/stream.hpp"
@@ -37,11 +38,16 @@ class tls_stream final : public io::stream {
   tls_stream(const tls_stream&) = delete;
   tls_stream& operator=(const tls_stream&) = delete;
 
-  // The server side of the handshake, within `timeout`. `ctx` is the worker's context: a leaf minted
-  // on the minting thread resumes the handshake there.
+  // The handshake, within `timeout`: the server side for a server_context's session, the client side
+  // for a client_context's. `ctx` is the worker's context: a leaf minted on the minting thread resumes a
+  // server handshake there.
   coro::task<std::error_code> handshake(io::context* ctx, io::duration timeout);
   // OpenSSL's reason for the last failure ("" when there was none), for the one log line it gets.
   const std::string& failure_reason() const noexcept { return failure_reason_; }
+  // The protocol ALPN chose in the handshake ("h2", "http/1.1"), "" when none was.
+  std::string_view alpn() const noexcept;
+  // The session: a client reads its verification result after a failed handshake.
+  SSL* native_handle() const noexcept { return ssl_.get(); }
 
   coro::task<io::io_result> read_some(std::span<std::byte> buf, io::duration timeout) override;
   coro::task<io::io_result> write_all(std::span<const std::byte> buf, io::duration timeout) override;

@@ -28,8 +28,13 @@ void uring_acceptor::start(accept_op& op) {
   if (!cancelled_) arm();
 }
 
+uring_acceptor::uring_acceptor(uring_context* ctx, int fd) noexcept : ctx_(ctx), fd_(fd) {
+  // Linux copies TCP_NODELAY from the listening socket to every socket accept() returns: set once here
+  // instead of one setsockopt per connection (whoever made the listening socket).
+  detail::disable_nagle(fd_);
+}
+
 void uring_acceptor::deliver(accept_op& op, int fd) {
-  detail::disable_nagle(fd);
   op.accepted = ctx_->adopt_socket(fd);
 }
 

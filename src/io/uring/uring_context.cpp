@@ -1,4 +1,5 @@
-// Implementation of uring_context.hpp: ring set-up with graceful degradation, the run loop, wake-ups.
+// Implementation of uring_context.hpp: ring set-up with graceful degradation,
+// the run loop, wake-ups.
 #include "uring_context.hpp"
 
 #include <sys/eventfd.h>
@@ -21,7 +22,8 @@ constexpr std::uint16_t buffer_group = 1;
 static_assert(uring_context::buffer_size <= detail::max_lease_size, "copy_some relies on the bound");
 constexpr unsigned provided_buffers = 64;  // 4 MiB per worker at 64 KiB each
 
-// Tries the best set-up flags first and drops them one step at a time (older kernels refuse them).
+// Tries the best set-up flags first and drops them one step at a time (older
+// kernels refuse them).
 int init_ring(io_uring& ring, capabilities& caps) {
   const unsigned attempts[] = {
       IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
@@ -36,7 +38,8 @@ int init_ring(io_uring& ring, capabilities& caps) {
     rc = io_uring_queue_init_params(sq_entries, &ring, &params);
     if (rc == 0) {
       caps.defer_taskrun = (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
-      // Without NODROP an overflowing CQ loses completions, and with them suspended coroutines.
+      // Without NODROP an overflowing CQ loses completions, and with them
+      // suspended coroutines.
       if (!(params.features & IORING_FEAT_NODROP)) {
         io_uring_queue_exit(&ring);
         return -ENOTSUP;
@@ -50,7 +53,8 @@ int init_ring(io_uring& ring, capabilities& caps) {
 
 }  // namespace
 
-uring_context::uring_context() {
+uring_context::uring_context() : now_(std::chrono::steady_clock::now()) {
+  deadlines_.reserve(8);
   const int rc = init_ring(ring_, caps_);
   if (rc != 0) throw std::system_error(-rc, std::generic_category(), "io_uring_queue_init_params");
 
@@ -60,8 +64,8 @@ uring_context::uring_context() {
   }
   buffers_ = buffer_ring::create(&ring_, buffer_group, provided_buffers, buffer_size);
   caps_.provided_buffers = buffers_ != nullptr;
-  caps_.multishot_accept =
-      true;  // tried first; an acceptor the kernel answers EINVAL goes on one SQE per accept
+  caps_.multishot_accept = true;  // tried first; an acceptor the kernel answers
+                                  // EINVAL goes on one SQE per accept
 
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) {
@@ -83,7 +87,8 @@ uring_context::~uring_context() {
 io_uring_sqe* uring_context::get_sqe() noexcept {
   for (;;) {
     if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
-    // SQ full: hand what is queued to the kernel and take the freed slot. Nothing is dropped.
+    // SQ full: hand what is queued to the kernel and take the freed slot.
+    // Nothing is dropped.
     io_uring_submit(&ring_);
   }
 }
@@ -122,12 +127,7 @@ void uring_context::dispatch(const io_uring_cqe& cqe) noexcept {
       auto* op = static_cast<operation*>(target);
       op->res = cqe.res;
       op->flags = cqe.flags;
-      if (--op->pending == 0) push_ready(*op);
-      break;
-    }
-    case tag_link_timeout: {
-      auto* op = static_cast<operation*>(target);
-      if (cqe.res == -ETIME) op->timed_out = true;
+      if (op->deadline_list) remove_deadline(*op);
       if (--op->pending == 0) push_ready(*op);
       break;
     }
@@ -151,6 +151,7 @@ void uring_context::reap() noexcept {
 }
 
 void uring_context::run() {
+  loop_thread_ = std::this_thread::get_id();
   for (;;) {
     run_ready();
     run_posted();
@@ -158,13 +159,105 @@ void uring_context::run() {
     if (ready_head_) {
       io_uring_submit(&ring_);
     } else {
-      const int rc = io_uring_submit_and_wait(&ring_, 1);
-      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME)
-        log::error("io_uring_submit_and_wait: ", std::error_code(-rc, std::generic_category()).message());
+      wait();
     }
+    now_ = std::chrono::steady_clock::now();
     reap();
+    expire_deadlines();
   }
+  loop_thread_ = {};
   io_uring_submit(&ring_);
+}
+
+void uring_context::close_fd(int fd) noexcept {
+  if (loop_thread_ != std::this_thread::get_id()) {
+    ::close(fd);
+    return;
+  }
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_close(sqe, fd);
+  io_uring_sqe_set_data64(sqe, 0);
+}
+
+// Submits what the turn queued and waits for a completion, at most until the
+// nearest deadline (as of the turn's clock read: a wake-up a little early finds
+// nothing expired and waits again).
+void uring_context::wait() noexcept {
+  bool bounded = false;
+  auto nearest = std::chrono::steady_clock::time_point::max();
+  for (const deadline_list& l : deadlines_) {
+    if (l.head && l.head->deadline < nearest) {
+      nearest = l.head->deadline;
+      bounded = true;
+    }
+  }
+  int rc;
+  if (!bounded) {
+    rc = io_uring_submit_and_wait(&ring_, 1);
+  } else if (nearest <= now_) {
+    rc = io_uring_submit(&ring_);
+  } else {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(nearest - now_).count();
+    __kernel_timespec ts{};
+    ts.tv_sec = left / 1'000'000'000;
+    ts.tv_nsec = left % 1'000'000'000;
+    io_uring_cqe* cqe = nullptr;
+    rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  }
+  if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME)
+    log::error("io_uring_submit_and_wait: ", std::error_code(-rc, std::generic_category()).message());
+}
+
+void uring_context::add_deadline(operation& op, duration timeout) {
+  std::size_t i = 0;
+  while (i < deadlines_.size() && deadlines_[i].timeout != timeout) ++i;
+  if (i == deadlines_.size()) deadlines_.push_back({timeout, nullptr, nullptr});
+  deadline_list& l = deadlines_[i];
+  // Outside run() the turn's clock read may be old (a test starting an
+  // operation before it runs).
+  if (loop_thread_ != std::this_thread::get_id()) now_ = std::chrono::steady_clock::now();
+  op.deadline = now_ + timeout;
+  op.deadline_list = static_cast<std::uint32_t>(i + 1);
+  op.deadline_next = nullptr;
+  op.deadline_prev = l.tail;
+  if (l.tail) {
+    l.tail->deadline_next = &op;
+  } else {
+    l.head = &op;
+  }
+  l.tail = &op;
+}
+
+void uring_context::remove_deadline(operation& op) noexcept {
+  deadline_list& l = deadlines_[op.deadline_list - 1];
+  if (op.deadline_prev) {
+    op.deadline_prev->deadline_next = op.deadline_next;
+  } else {
+    l.head = op.deadline_next;
+  }
+  if (op.deadline_next) {
+    op.deadline_next->deadline_prev = op.deadline_prev;
+  } else {
+    l.tail = op.deadline_prev;
+  }
+  op.deadline_prev = op.deadline_next = nullptr;
+  op.deadline_list = 0;
+}
+
+// An expired operation is cancelled; it completes with ECANCELED (or its
+// result, if it won the race), and timed_out turns ECANCELED into timed_out for
+// its waiter.
+void uring_context::expire_deadlines() noexcept {
+  for (deadline_list& l : deadlines_) {
+    while (l.head && l.head->deadline <= now_) {
+      operation* op = l.head;
+      remove_deadline(*op);
+      op->timed_out = true;
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(op) | tag_operation, 0);
+      io_uring_sqe_set_data64(sqe, 0);
+    }
+  }
 }
 
 void uring_context::stop() noexcept {
@@ -201,7 +294,8 @@ void uring_context::arm_wakeup() noexcept {
 }
 
 void uring_context::on_cqe(int /*res*/, std::uint32_t /*flags*/) {
-  // Posted functions and stop requests are looked at after every batch; just listen again.
+  // Posted functions and stop requests are looked at after every batch; just
+  // listen again.
   arm_wakeup();
 }
 

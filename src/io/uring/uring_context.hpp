@@ -1,6 +1,7 @@
-// uring_context: the io_uring backend's context. One ring per worker thread; completions are reaped
-// in a batch, the CQ advanced, and only then are coroutines resumed from a ready queue.
-// Internal to the backend: connection code sees io::context.
+// uring_context: the io_uring backend's context. One ring per worker thread;
+// completions are reaped in a batch, the CQ advanced, and only then are
+// coroutines resumed from a ready queue. Internal to the backend: connection
+// code sees io::context.
 #pragma once
 
 #include <liburing.h>
@@ -10,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "../buffer_pool.hpp"
@@ -19,14 +21,15 @@
 
 namespace cproxy::io::uring {
 
-// The low two bits of a CQE's user_data say what it completes (operations are 8-byte aligned).
+// The low two bits of a CQE's user_data say what it completes (operations are
+// 8-byte aligned).
 enum : std::uint64_t {
-  tag_operation = 0,     // an operation's own completion
-  tag_handler = 1,       // a cqe_handler: multishot accept, the wake-up read
-  tag_link_timeout = 2,  // the linked timeout of an operation
+  tag_operation = 0,  // an operation's own completion
+  tag_handler = 1,    // a cqe_handler: multishot accept, the wake-up read
   tag_mask = 3,
 };
-// user_data 0: a completion nobody waits for (cancel requests, timeout removals).
+// user_data 0: a completion nobody waits for (cancel requests, timeout
+// removals).
 
 class cqe_handler {
  public:
@@ -55,30 +58,39 @@ class uring_context final : public context, public lease_owner, private cqe_hand
 
   // For the backend's objects.
   io_uring_sqe* get_sqe() noexcept;  // never null: submits when the SQ is full
-  // Starts `op`: `prep` fills the SQE; with a timeout a linked timeout follows it.
+  // Starts `op`: `prep` fills the SQE; with a timeout the operation goes into a
+  // deadline list.
   template <class Prep>
   void start(operation& op, duration timeout, Prep&& prep) noexcept;
-  void complete_now(operation& op, int res) noexcept;  // through the ready queue, without the kernel
+  void complete_now(operation& op,
+                    int res) noexcept;  // through the ready queue, without the kernel
+  // Closes a descriptor: on the loop's thread while it runs, as an SQE that
+  // goes with the turn's io_uring_enter (one syscall fewer per socket);
+  // anywhere else, at once.
+  void close_fd(int fd) noexcept;
   bool closing() const noexcept { return closing_; }
   buffer_ring* buffers() noexcept { return buffers_.get(); }
   pipe_pool& pipes() noexcept { return pipes_; }
   void disable_splice() noexcept { caps_.splice = false; }
-  // Keeps an object alive until its last completion arrives (an acceptor whose multishot still runs).
+  // Keeps an object alive until its last completion arrives (an acceptor whose
+  // multishot still runs).
   void bury(std::unique_ptr<cqe_handler, void (*)(cqe_handler*)> handler);
   void unbury(cqe_handler* handler) noexcept;
 
   // Read buffers leased when no provided buffer is available.
   std::byte* take_heap_buffer() { return heap_buffers_.take(); }
   static constexpr std::uint32_t heap_lease = 0xffffffffu;
-  // 64 KiB: loopback moves 64 KiB segments, and the relay bench measured 32 KiB reads at 1.4x the CPU
-  // per byte (docs/performance.md).
+  // 64 KiB: loopback moves 64 KiB segments, and the relay bench measured 32 KiB
+  // reads at 1.4x the CPU per byte (docs/performance.md).
   static constexpr unsigned buffer_size = 64 * 1024;
   void release_lease(std::uint32_t id, std::byte* data) noexcept override;
 
  private:
-  void on_cqe(int res, std::uint32_t flags) override;  // the wake-up eventfd read
+  void on_cqe(int res,
+              std::uint32_t flags) override;  // the wake-up eventfd read
   void arm_wakeup() noexcept;
   void reap() noexcept;
+  void wait() noexcept;
   void dispatch(const io_uring_cqe& cqe) noexcept;
   void push_ready(operation& op) noexcept;
   void run_ready();
@@ -94,6 +106,25 @@ class uring_context final : public context, public lease_owner, private cqe_hand
   operation* ready_tail_ = nullptr;
   bool closing_ = false;
 
+  // Timeouts. An operation with one goes into the list of its duration, which
+  // stays ordered by deadline (every entry was added at a later turn than the
+  // ones before it), so adding and removing are O(1); once per loop turn, after
+  // one clock read, the expired heads are cancelled and the wait for
+  // completions is bounded by the nearest deadline. This replaced a linked
+  // timeout SQE per operation: a second SQE and CQE, a kernel allocation and an
+  // hrtimer armed and cancelled each (docs/performance.md has the profile).
+  struct deadline_list {
+    duration timeout{};
+    operation* head = nullptr;
+    operation* tail = nullptr;
+  };
+  void add_deadline(operation& op, duration timeout);
+  void remove_deadline(operation& op) noexcept;
+  void expire_deadlines() noexcept;
+  std::vector<deadline_list> deadlines_;
+  std::chrono::steady_clock::time_point now_;  // read once per loop turn
+  std::thread::id loop_thread_{};              // the thread inside run(), if any
+
   int wake_fd_ = -1;
   std::uint64_t wake_value_ = 0;
   std::atomic<bool> stop_{false};
@@ -108,25 +139,12 @@ void uring_context::start(operation& op, duration timeout, Prep&& prep) noexcept
     complete_now(op, -ECANCELED);
     return;
   }
-  const bool linked = timeout.count() > 0;
-  if (linked && io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
   io_uring_sqe* sqe = get_sqe();
   prep(sqe);
   io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&op) | tag_operation);
   op.timed_out = false;
   op.pending = 1;
-  if (linked) {
-    sqe->flags |= IOSQE_IO_LINK;
-    // The last 16 bytes of scratch hold the timespec; objects use the rest.
-    auto* ts =
-        reinterpret_cast<__kernel_timespec*>(op.scratch + sizeof op.scratch - sizeof(__kernel_timespec));
-    ts->tv_sec = timeout.count() / 1000;
-    ts->tv_nsec = (timeout.count() % 1000) * 1'000'000;
-    io_uring_sqe* t = get_sqe();
-    io_uring_prep_link_timeout(t, ts, 0);
-    io_uring_sqe_set_data64(t, reinterpret_cast<std::uint64_t>(&op) | tag_link_timeout);
-    op.pending = 2;
-  }
+  if (timeout.count() > 0) add_deadline(op, timeout);
 }
 
 }  // namespace cproxy::io::uring

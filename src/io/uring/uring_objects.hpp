@@ -34,7 +34,7 @@ class uring_socket final : public socket_impl {
 // completion for it has arrived (the context keeps it buried till then).
 class uring_acceptor final : public cqe_handler {
  public:
-  uring_acceptor(uring_context* ctx, int fd) noexcept : ctx_(ctx), fd_(fd) {}
+  uring_acceptor(uring_context* ctx, int fd) noexcept;
   ~uring_acceptor();
   void start(accept_op& op);
   void cancel() noexcept;

@@ -82,7 +82,7 @@ bool finish_recv_any(operation& base) {
 }  // namespace
 
 uring_socket::~uring_socket() {
-  ::close(fd_);
+  ctx_->close_fd(fd_);
 }
 
 void uring_socket::start(recv_op& op) {

@@ -27,6 +27,9 @@
 #include <thread>
 #include <vector>
 
+#include "connect/io/block_on.hpp"
+#include "connect/io/select_backend.hpp"
+#include "feed/hub_client.hpp"
 #include "feed/route_feed_http.hpp"
 #include "feed/route_feed_watch.hpp"
 #include "support/posix_server.hpp"
@@ -211,6 +214,13 @@ struct env_set {
   ~env_set() { ::unsetenv(name.c_str()); }
 };
 
+// One request on a context of its own, as the poller makes it.
+hub_http::fetch_result fetch(const hub_http::url& where, const std::string& target,
+                             hub_http::header_list headers, std::chrono::milliseconds timeout) {
+  const auto ctx = cproxy::io::make_context(cproxy::io::backend_kind::asio);
+  return cproxy::io::block_on(*ctx, hub_http::get(ctx.get(), where, target, std::move(headers), timeout));
+}
+
 // ---- the running feed ----
 
 bool eventually(const std::function<bool()>& done, std::chrono::milliseconds deadline = 5s) {
@@ -376,6 +386,22 @@ BOOST_AUTO_TEST_CASE(response_chunked_and_close_delimited) {
   BOOST_TEST(no_body.code() == 204u);
 }
 
+// An empty chunked body byte by byte: Beast 1.81 asserted when the last chunk, right after the head, came
+// back with one byte more (fuzz_hub_answer); the reader waits for enough of the line instead.
+BOOST_AUTO_TEST_CASE(an_empty_chunked_body_byte_by_byte) {
+  const std::string bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+  reader slow;
+  reader::status s = reader::status::more;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    s = slow.feed(std::string_view(&bytes[i], 1));
+    BOOST_TEST((s == (i + 1 == bytes.size() ? reader::status::done : reader::status::more)), i);
+  }
+  BOOST_TEST(slow.body() == "");
+  reader cut;
+  BOOST_TEST((cut.feed(bytes.substr(0, bytes.size() - 1)) == reader::status::more));
+  BOOST_TEST((cut.finish() == reader::status::invalid));
+}
+
 BOOST_AUTO_TEST_CASE(response_errors) {
   const auto error_of = [](std::initializer_list<std::string> parts, bool finish) {
     reader x;
@@ -419,8 +445,8 @@ BOOST_AUTO_TEST_CASE(plain_get_sends_the_headers_and_reads_a_chunked_answer) {
   std::string error;
   const auto where = hub_http::parse_url(hub.url() + "/base", error);
   BOOST_TEST_REQUIRE(where.has_value());
-  const auto r = hub_http::get(*where, "/base/v1/services", {{"x-api-key", "k-123"}}, 5s, -1);
-  BOOST_TEST(r.ok, r.error);
+  const auto r = fetch(*where, "/base/v1/services", {{"x-api-key", "k-123"}}, 5s);
+  BOOST_TEST(!r.ec, r.detail);
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(r.body == "[]");
   BOOST_TEST_REQUIRE(hub.requests().size() == 1u);
@@ -432,7 +458,8 @@ BOOST_AUTO_TEST_CASE(plain_get_sends_the_headers_and_reads_a_chunked_answer) {
   BOOST_TEST(req.find("\r\nConnection: close\r\n") != std::string::npos, req);
 }
 
-BOOST_AUTO_TEST_CASE(refused_silent_and_cancelled_requests_fail) {
+// Cancelling is in hub_outage_test.cpp (failures_are_hub_error_codes).
+BOOST_AUTO_TEST_CASE(refused_and_silent_requests_fail) {
   std::string error;
   std::uint16_t closed_port = 0;
   {
@@ -440,25 +467,16 @@ BOOST_AUTO_TEST_CASE(refused_silent_and_cancelled_requests_fail) {
     closed_port = gone.port();
   }
   auto where = hub_http::parse_url("http://127.0.0.1:" + std::to_string(closed_port), error);
-  auto r = hub_http::get(*where, "/v1/services", {}, 5s, -1);
-  BOOST_TEST(!r.ok);
-  BOOST_TEST(r.error.starts_with("cannot connect to 127.0.0.1:"), r.error);
+  auto r = fetch(*where, "/v1/services", {}, 5s);
+  BOOST_TEST(r.ec);
+  BOOST_TEST(r.detail.starts_with("cannot connect to 127.0.0.1:"), r.detail);
 
   fake_server silent([](const std::string&) { return fake_server::hang; });
   where = hub_http::parse_url(silent.url(), error);
-  r = hub_http::get(*where, "/v1/services", {}, 200ms, -1);
-  BOOST_TEST(!r.ok);
-  BOOST_TEST(!r.cancelled);
-  BOOST_TEST(r.error == "no answer within 200 ms (reading the response)");
-
-  int p[2];
-  BOOST_TEST_REQUIRE(::pipe(p) == 0);
-  BOOST_TEST_REQUIRE(::write(p[1], "x", 1) == 1);
-  r = hub_http::get(*where, "/v1/services", {}, 1h, p[0]);
-  BOOST_TEST(!r.ok);
-  BOOST_TEST(r.cancelled);
-  ::close(p[0]);
-  ::close(p[1]);
+  r = fetch(*where, "/v1/services", {}, 200ms);
+  BOOST_TEST(r.ec);
+  BOOST_TEST((r.ec != hub_http::hub_errc::cancelled));
+  BOOST_TEST(r.detail == "no answer within 200 ms (reading the response)");
 }
 
 BOOST_AUTO_TEST_CASE(https_verifies_the_certificate_and_the_address) {
@@ -470,22 +488,22 @@ BOOST_AUTO_TEST_CASE(https_verifies_the_certificate_and_the_address) {
 
   // Not in the trust store: refused in the handshake.
   auto where = hub_http::parse_url("https://127.0.0.1:" + std::to_string(hub.port()), error);
-  auto r = hub_http::get(*where, "/v1/services", {}, 5s, -1);
-  BOOST_TEST(!r.ok);
-  BOOST_TEST(r.error.starts_with("TLS handshake failed: certificate not trusted: "), r.error);
+  auto r = fetch(*where, "/v1/services", {}, 5s);
+  BOOST_TEST(r.ec);
+  BOOST_TEST(r.detail.starts_with("TLS handshake failed: certificate not trusted: "), r.detail);
 
   // Trusted (OpenSSL's SSL_CERT_FILE names the store), and the address is in the certificate.
   env_set trust("SSL_CERT_FILE", cert);
-  r = hub_http::get(*where, "/v1/services", {}, 5s, -1);
-  BOOST_TEST(r.ok, r.error);
+  r = fetch(*where, "/v1/services", {}, 5s);
+  BOOST_TEST(!r.ec, r.detail);
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(r.body == "[]");
 
   // Trusted, but a name the certificate does not carry (looked up, so this is the name path): refused.
   where = hub_http::parse_url("https://localhost:" + std::to_string(hub.port()), error);
-  r = hub_http::get(*where, "/v1/services", {}, 5s, -1);
-  BOOST_TEST(!r.ok);
-  BOOST_TEST(r.error.starts_with("TLS handshake failed: certificate not trusted: "), r.error);
+  r = fetch(*where, "/v1/services", {}, 5s);
+  BOOST_TEST(r.ec);
+  BOOST_TEST(r.detail.starts_with("TLS handshake failed: certificate not trusted: "), r.detail);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

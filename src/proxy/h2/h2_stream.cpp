@@ -1,0 +1,354 @@
+// h2_stream: an HTTP/2 stream turned into the HTTP/1.1 bytes the pipeline reads and writes (see
+// h2_stream.hpp). The request head is made here; the pipeline's strict HTTP/1.1 parser then checks it as
+// it checks any request.
+#include "h2_stream.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <random>
+
+namespace cproxy::proxy::h2 {
+namespace {
+
+// Unsent response bytes above which the pipeline's write waits for the client to take some.
+constexpr std::size_t unsent_limit = 256 * 1024;
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::array<std::string_view, 7> names{
+      "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "http2-settings"};
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return out;
+}
+
+// A Sec-WebSocket-Key for the HTTP/1.1 upgrade (an HTTP/2 client sends none, RFC 8441 section 5): 16
+// random bytes in base64. Its only use is the upstream's accept value, which is not passed on.
+std::string websocket_key() {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  thread_local std::mt19937 gen{std::random_device{}()};
+  std::string key;
+  for (int i = 0; i < 21; ++i) key += alphabet[gen() % 64];
+  key += alphabet[(gen() % 4) * 16];  // 16 bytes end on a partial sextet
+  key += "==";
+  return key;
+}
+
+}  // namespace
+
+h2_stream::h2_stream(nghttp2_session* session, std::int32_t id, io::context& ctx, wake* writer)
+    : session_(session), id_(id), writer_(writer), read_wake_(ctx), write_wake_(ctx) {}
+
+void h2_stream::add_header(std::string_view name, std::string_view value) {
+  if (head_done_) return;
+  header_bytes_ += name.size() + value.size() + 32;
+  if (head_too_large()) return;  // an HPACK bomb stops costing memory here; the stream gets its 431
+  if (name == ":method")
+    method_ = value;
+  else if (name == ":path")
+    path_ = value;
+  else if (name == ":authority")
+    authority_ = value;
+  else if (name == ":scheme")
+    scheme_ = value;
+  else if (name == ":protocol")
+    protocol_ = value;
+  else if (name == "cookie")
+    cookies_ += (cookies_.empty() ? "" : "; ") + std::string(value);
+  else {
+    if (name == "content-length") has_length_ = true;
+    fields_.emplace_back(name, value);
+  }
+}
+
+void h2_stream::headers_done(bool end_stream) {
+  head_done_ = true;
+  request_done_ = end_stream;
+  websocket_ = method_ == "CONNECT" && !protocol_.empty();
+  tunnel_request_ = method_ == "CONNECT";
+  const std::string_view host_field = [&]() -> std::string_view {
+    for (const auto& [name, value] : fields_)
+      if (name == "host") return value;
+    return {};
+  }();
+  const std::string host = authority_.empty() ? std::string(host_field) : authority_;
+  std::string& h = in_;
+  if (websocket_) {
+    h += "GET " + path_ + " HTTP/1.1\r\n";
+  } else if (tunnel_request_) {
+    h += "CONNECT " + authority_ + " HTTP/1.1\r\n";
+  } else {
+    h += method_ + " " + path_ + " HTTP/1.1\r\n";
+  }
+  if (!host.empty()) h += "host: " + host + "\r\n";
+  for (const auto& [name, value] : fields_) {
+    if (name == "host" && !authority_.empty()) continue;  // :authority wins (RFC 9113 section 8.3.1)
+    h += name + ": " + value + "\r\n";
+  }
+  if (!cookies_.empty()) h += "cookie: " + cookies_ + "\r\n";
+  if (websocket_) {
+    h +=
+        "connection: Upgrade\r\nupgrade: " + protocol_ + "\r\nsec-websocket-key: " + websocket_key() + "\r\n";
+  } else if (!tunnel_request_ && !end_stream && !has_length_) {
+    h += "transfer-encoding: chunked\r\n";
+    chunked_request_ = true;
+  }
+  h += "\r\n";
+  if (head_too_large()) in_.clear();
+  read_wake_.notify();
+}
+
+void h2_stream::add_data(std::span<const std::uint8_t> data) {
+  unconsumed_ += data.size();
+  const std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
+  if (chunked_request_) {
+    if (bytes.empty()) return;
+    char size[20];
+    std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+    in_ += size;
+    in_ += bytes;
+    in_ += "\r\n";
+  } else {
+    in_ += bytes;
+  }
+  read_wake_.notify();
+}
+
+void h2_stream::end_request() {
+  if (request_done_) return;
+  request_done_ = true;
+  if (chunked_request_) in_ += "0\r\n\r\n";
+  read_wake_.notify();
+}
+
+void h2_stream::peer_closed() noexcept {
+  closed_ = true;
+  read_wake_.notify();
+  write_wake_.notify();
+}
+
+coro::task<io::io_result> h2_stream::read_some(std::span<std::byte> buf, io::duration timeout) {
+  for (;;) {
+    if (in_pos_ < in_.size()) {
+      const std::size_t n = std::min(buf.size(), in_.size() - in_pos_);
+      std::memcpy(buf.data(), in_.data() + in_pos_, n);
+      in_pos_ += n;
+      if (in_pos_ == in_.size()) {
+        in_.clear();
+        in_pos_ = 0;
+      }
+      // The client may send more once the pipeline took these (framing bytes count as data here: the
+      // window given back never exceeds what came).
+      const std::size_t give = in_.empty() ? unconsumed_ : std::min(unconsumed_, n);
+      if (give > 0 && !closed_) {
+        nghttp2_session_consume_stream(session_, id_, give);
+        wake_writer();
+      }
+      unconsumed_ -= give;
+      co_return io::io_result{{}, n};
+    }
+    // The end of the request is not an EOF while the response runs: the HTTP/1.1 code watches the
+    // client for a close while it waits for the upstream. A tunnel's input ends with the client's.
+    if (phase_ == phase::done && !tunnel_) co_return io::io_result{{}, 0};
+    if (tunnel_ && request_done_) co_return io::io_result{{}, 0};
+    if (closed_) co_return io::io_result{std::make_error_code(std::errc::connection_reset), 0};
+    if (read_cancelled_) {
+      read_cancelled_ = false;
+      co_return io::io_result{std::make_error_code(std::errc::operation_canceled), 0};
+    }
+    reading_ = true;
+    const wake::outcome w = co_await read_wake_.wait(timeout);
+    reading_ = false;
+    if (w == wake::outcome::timed_out) co_return io::io_result{std::make_error_code(std::errc::timed_out), 0};
+    if (w == wake::outcome::cancelled)
+      co_return io::io_result{std::make_error_code(std::errc::operation_canceled), 0};
+  }
+}
+
+coro::task<io::io_result> h2_stream::write_all(std::span<const std::byte> buf, io::duration timeout) {
+  const io::const_buffer one{buf.data(), buf.size()};
+  co_return co_await write_all(std::span<const io::const_buffer>(&one, 1), timeout);
+}
+
+coro::task<io::io_result> h2_stream::write_all(std::span<const io::const_buffer> bufs, io::duration timeout) {
+  if (closed_) co_return io::io_result{std::make_error_code(std::errc::connection_reset), 0};
+  std::size_t total = 0;
+  for (const io::const_buffer& b : bufs) {
+    take_response(std::string_view(static_cast<const char*>(b.data), b.size));
+    total += b.size;
+  }
+  if (broken_) co_return io::io_result{std::make_error_code(std::errc::protocol_error), 0};
+  while (unsent() > unsent_limit) {
+    if (closed_) co_return io::io_result{std::make_error_code(std::errc::connection_reset), 0};
+    if (write_cancelled_) {
+      write_cancelled_ = false;
+      co_return io::io_result{std::make_error_code(std::errc::operation_canceled), 0};
+    }
+    writing_ = true;
+    const wake::outcome w = co_await write_wake_.wait(timeout);
+    writing_ = false;
+    if (w == wake::outcome::timed_out) co_return io::io_result{std::make_error_code(std::errc::timed_out), 0};
+    if (w == wake::outcome::cancelled)
+      co_return io::io_result{std::make_error_code(std::errc::operation_canceled), 0};
+  }
+  co_return io::io_result{{}, total};
+}
+
+void h2_stream::cancel() noexcept {
+  if (reading_) {
+    read_cancelled_ = true;
+    read_wake_.notify();
+  }
+  if (writing_) {
+    write_cancelled_ = true;
+    write_wake_.notify();
+  }
+}
+
+void h2_stream::shutdown_send() noexcept {
+  if (phase_ == phase::body && (tunnel_ || response_.body == http::framing::until_close)) end_body();
+}
+
+// The pipeline's HTTP/1.1 response: its head (1xx other than 101 dropped), then the body by its framing.
+void h2_stream::take_response(std::string_view bytes) {
+  while (!bytes.empty() && !broken_) {
+    if (phase_ == phase::head) {
+      head_bytes_ += bytes;
+      bytes = {};
+      http::response_head head;
+      const std::string_view method = websocket_ ? "GET" : method_;
+      const http::parse_result r = http::parse_response(head_bytes_, method, head);
+      if (r.status == http::parse_status::need_more) return;
+      if (r.status != http::parse_status::complete) {
+        broken_ = true;
+        return;
+      }
+      std::string rest = head_bytes_.substr(r.consumed);
+      head_bytes_.clear();
+      if (head.status >= 100 && head.status < 200 && head.status != 101) {
+        take_response(rest);  // an interim answer (100 Continue) has no use to an HTTP/2 client here
+        return;
+      }
+      response_ = std::move(head);
+      tunnel_ = (websocket_ && response_.status == 101) ||
+                (tunnel_request_ && !websocket_ && response_.status / 100 == 2);
+      submit_head();
+      if (!rest.empty()) take_response(rest);
+      return;
+    }
+    if (phase_ == phase::body) {
+      add_body(bytes);
+      return;
+    }
+    return;  // bytes after a complete response: nothing to carry them
+  }
+}
+
+void h2_stream::submit_head() {
+  std::vector<std::string> names, values;
+  names.emplace_back(":status");
+  values.emplace_back(std::to_string(tunnel_ ? 200 : response_.status));
+  std::string connection_tokens;
+  for (const http::field& f : response_.fields)
+    if (http::iequals(f.name, "connection")) connection_tokens += "," + f.value;
+  for (const http::field& f : response_.fields) {
+    std::string name = lower(f.name);
+    if (is_hop_by_hop(name) || http::has_token(connection_tokens, name)) continue;
+    if (tunnel_ && (name == "sec-websocket-accept" || name == "content-length")) continue;
+    names.push_back(std::move(name));
+    values.push_back(f.value);
+  }
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(names.size());
+  for (std::size_t i = 0; i < names.size(); ++i)
+    nv.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(names[i].data()),
+                            reinterpret_cast<std::uint8_t*>(values[i].data()), names[i].size(),
+                            values[i].size(), NGHTTP2_NV_FLAG_NONE});
+  const bool has_body = tunnel_ || response_.body != http::framing::none;
+  body_left_ = response_.content_length;
+  nghttp2_data_provider provider{};
+  provider.source.ptr = this;
+  provider.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                              std::uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
+    return static_cast<h2_stream*>(source->ptr)->pull(buf, length, flags);
+  };
+  if (closed_ ||
+      nghttp2_submit_response(session_, id_, nv.data(), nv.size(), has_body ? &provider : nullptr) != 0) {
+    broken_ = true;
+    return;
+  }
+  head_submitted_ = true;
+  phase_ = phase::body;
+  if (!has_body || (response_.body == http::framing::length && body_left_ == 0 && !tunnel_)) {
+    body_done_ = true;
+    phase_ = phase::done;
+    if (has_body) nghttp2_session_resume_data(session_, id_);
+  }
+  wake_writer();
+  read_wake_.notify();
+}
+
+void h2_stream::add_body(std::string_view bytes) {
+  if (tunnel_ || response_.body == http::framing::until_close) {
+    out_ += bytes;
+  } else if (response_.body == http::framing::length) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, bytes.size()));
+    out_ += bytes.substr(0, n);
+    body_left_ -= n;
+    if (body_left_ == 0) end_body();
+  } else if (response_.body == http::framing::chunked) {
+    std::size_t used = 0;
+    const http::chunked_scanner::status s = chunks_.feed(bytes, used, &out_);
+    if (s == http::chunked_scanner::status::invalid) broken_ = true;
+    if (s == http::chunked_scanner::status::done) end_body();
+  }
+  if (!closed_) nghttp2_session_resume_data(session_, id_);
+  wake_writer();
+}
+
+void h2_stream::end_body() noexcept {
+  if (phase_ != phase::body) return;
+  body_done_ = true;
+  phase_ = phase::done;
+  if (!closed_) nghttp2_session_resume_data(session_, id_);
+  wake_writer();
+  read_wake_.notify();
+}
+
+ssize_t h2_stream::pull(std::uint8_t* buf, std::size_t length, std::uint32_t* data_flags) {
+  const std::size_t n = std::min(length, unsent());
+  if (n == 0 && !body_done_) return NGHTTP2_ERR_DEFERRED;
+  std::memcpy(buf, out_.data() + out_pos_, n);
+  out_pos_ += n;
+  if (out_pos_ == out_.size()) {
+    out_.clear();
+    out_pos_ = 0;
+  } else if (out_pos_ > 64 * 1024 && out_pos_ * 2 > out_.size()) {
+    out_.erase(0, out_pos_);
+    out_pos_ = 0;
+  }
+  if (body_done_ && unsent() == 0) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (unsent() <= unsent_limit / 2) write_wake_.notify();
+  return static_cast<ssize_t>(n);
+}
+
+void h2_stream::finish() noexcept {
+  if (closed_) return;
+  if (phase_ == phase::body && tunnel_) end_body();
+  if (phase_ == phase::body && response_.body == http::framing::until_close && !broken_) end_body();
+  if (phase_ != phase::done || broken_) {
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+  }
+  wake_writer();
+}
+
+void h2_stream::wake_writer() noexcept {
+  writer_->notify();
+}
+
+}  // namespace cproxy::proxy::h2
