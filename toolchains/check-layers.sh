@@ -15,12 +15,13 @@ declare -A allowed=(
   [http]="core coro"
   [route]="core coro"
   [tls]="core coro io"
-  [proxy]="core coro io http route tls"
-  [config]="core coro io http route tls proxy"
-  [feed]="core coro io http route tls proxy config platform"
-  [pki]="core coro io http route tls proxy config platform"
-  [daemon]="core coro io http route tls proxy config feed pki platform"
-  [app]="core coro io http route tls proxy config feed pki daemon platform"
+  [inspect]="core"
+  [proxy]="core coro io http route tls inspect"
+  [config]="core coro io http route tls inspect proxy"
+  [feed]="core coro io http route tls inspect proxy config platform"
+  [pki]="core coro io http route tls inspect proxy config platform"
+  [daemon]="core coro io http route tls inspect proxy config feed pki platform"
+  [app]="core coro io http route tls inspect proxy config feed pki daemon platform"
 )
 
 # One grep and one awk over the whole tree: a process per #include took minutes on a busy machine.

@@ -77,6 +77,8 @@ class config_reader {
         ok = read_timeouts(v, c.timeouts);
       else if (key == "routes")
         ok = read_routes(v, c.routes);
+      else if (key == "inspect")
+        ok = read_inspect(v, c.inspect);
       else
         ok = unknown(key);
       if (!ok) return false;
@@ -87,7 +89,7 @@ class config_reader {
  private:
   static bool known_top(std::string_view key) {
     for (std::string_view k :
-         {"apiKey", "hubUrl", "port", "https", "bind", "domains", "quiet", "timeouts", "routes"})
+         {"apiKey", "hubUrl", "port", "https", "bind", "domains", "quiet", "timeouts", "routes", "inspect"})
       if (key == k) return true;
     return false;
   }
@@ -166,6 +168,31 @@ class config_reader {
         return wrong(std::string(key) + "[" + std::to_string(i) + "]", "a domain name such as \"test\"",
                      item);
       into.push_back(std::move(domain));
+    }
+    return true;
+  }
+  // "inspect": false, true, or {"requests": 1000, "bodyBytes": 16384} (product.md, Inspector).
+  bool read_inspect(const json::value& v, config::inspect_s& into) {
+    if (v.is_bool()) {
+      into.enabled = v.get_bool();
+      return true;
+    }
+    const json::object* o = v.if_object();
+    if (!o) return wrong("inspect", "false or an object such as {\"requests\": 1000}", v);
+    into.enabled = true;
+    for (const auto& [key, item] : *o) {
+      const std::string path = "inspect." + std::string(key);
+      if (item.is_null()) continue;
+      const auto n = whole_number(item);
+      if (key == "requests") {
+        if (!n || *n < 1 || *n > 100000) return wrong(path, "an integer from 1 to 100000", item);
+        into.requests = static_cast<unsigned>(*n);
+      } else if (key == "bodyBytes") {
+        if (!n || *n < 0 || *n > 16 * 1024 * 1024) return wrong(path, "an integer from 0 to 16777216", item);
+        into.body_bytes = static_cast<std::uint64_t>(*n);
+      } else if (!unknown(path)) {
+        return false;
+      }
     }
     return true;
   }

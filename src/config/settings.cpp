@@ -51,6 +51,9 @@ std::string resolve_settings(const proxy_options& options, settings& out,
   if (file.timeouts.hold) out.timeouts.hold = seconds(*file.timeouts.hold);
   read_hold_windows(out.timeouts);
   out.config_routes = file.routes;
+  if (file.inspect.enabled) out.inspect.enabled = *file.inspect.enabled;
+  if (file.inspect.requests) out.inspect.requests = *file.inspect.requests;
+  if (file.inspect.body_bytes) out.inspect.body_bytes = *file.inspect.body_bytes;
   return {};
 }
 

@@ -11,6 +11,7 @@
 #include "connect/config/version.hpp"
 #include "connect/daemon/doctor_command.hpp"
 #include "connect/daemon/hosts_command.hpp"
+#include "connect/daemon/requests_command.hpp"
 #include "connect/pki/trust_store.hpp"
 
 namespace cproxy::control {
@@ -26,12 +27,13 @@ constexpr const char* top_usage =
     "  --version    Print the version\n";
 
 constexpr const char* proxy_usage =
-    "Usage: connect proxy [start|stop|status|trust|untrust|hosts|doctor] [options]\n\n"
+    "Usage: connect proxy [start|stop|status|requests|trust|untrust|hosts|doctor] [options]\n\n"
     "Start the local subdomain proxy: http://NAME.localhost:PORT reaches the service named NAME.\n\n"
     "Actions:\n"
     "  start      Start the proxy server (default action)\n"
     "  stop       Stop the running proxy server\n"
     "  status     Show proxy status and active routes\n"
+    "  requests   List the requests through the proxy (--route, --limit, --json, --follow, --har)\n"
     "  trust      Trust the local CA certificate for HTTPS (--check: verify each store)\n"
     "  untrust    Remove the local CA from the trust stores\n"
     "  hosts      Write the route names into /etc/hosts (or HOSTS_FILE); --remove takes them out\n"
@@ -47,8 +49,8 @@ po::options_description proxy_description() {
       "A dev domain besides localhost (NAME.DOMAIN routes); repeatable")("quiet", po::bool_switch(),
                                                                          "No access lines in the log")(
       "replace", po::bool_switch(), "Take the port over from the proxy (or other program) listening on it")(
-      "json", po::bool_switch(), "status, doctor: print JSON")("remove", po::bool_switch(),
-                                                               "hosts: remove the connect-proxy block")(
+      "json", po::bool_switch(), "status, requests, doctor: print JSON")(
+      "remove", po::bool_switch(), "hosts: remove the connect-proxy block")(
       "max-body", po::value<std::uint64_t>(),
       "Answer 413 to request bodies over this many bytes (default: no limit)")(
       "foreground", po::bool_switch(), "Run in the foreground (Ctrl+C stops)")(
@@ -59,7 +61,11 @@ po::options_description proxy_description() {
       "cert", po::value<std::string>(), "Path to custom TLS certificate (PEM; with --key)")(
       "key", po::value<std::string>(), "Path to custom TLS private key (PEM; with --cert)")(
       "trust", po::bool_switch(), "Automatically trust the CA certificate")(
-      "check", po::bool_switch(), "trust: verify that each trust store trusts the CA");
+      "check", po::bool_switch(), "trust: verify that each trust store trusts the CA")(
+      "route", po::value<std::string>(), "requests: only this route's")("limit", po::value<std::size_t>(),
+                                                                        "requests: at most N, the newest")(
+      "follow", po::bool_switch(), "requests: print new ones as they finish, until Ctrl+C")(
+      "har", po::value<std::string>(), "requests: write them as HAR 1.2 to FILE");
   return d;
 }
 
@@ -88,9 +94,18 @@ int run_proxy(std::vector<std::string> args) {
     return 0;
   }
   if (action != "start" && action != "stop" && action != "status" && action != "trust" &&
-      action != "untrust" && action != "hosts" && action != "doctor")
+      action != "untrust" && action != "requests" && action != "hosts" && action != "doctor")
     return usage_error("unknown proxy action '" + action +
-                       "' (this build has: start, stop, status, trust, untrust, hosts, doctor)");
+                       "' (this build has: start, stop, status, requests, trust, untrust, hosts, doctor)");
+  if (action == "requests") {
+    requests_args r;
+    if (vm.count("route")) r.route = vm["route"].as<std::string>();
+    if (vm.count("limit")) r.limit = vm["limit"].as<std::size_t>();
+    if (vm.count("har")) r.har = vm["har"].as<std::string>();
+    r.json = vm["json"].as<bool>();
+    r.follow = vm["follow"].as<bool>();
+    return run_requests(r);
+  }
   if (vm["remove"].as<bool>() && action != "hosts") return usage_error("--remove goes with the hosts action");
   if (vm["check"].as<bool>() && action != "trust") return usage_error("--check goes with the trust action");
   if (action == "stop") return run_stop();

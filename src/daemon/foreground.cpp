@@ -275,6 +275,7 @@ std::string start_server(foreground_run& run) {
   server_options.timeouts = config.timeouts;
   server_options.max_body = run.options.max_body;
   server_options.access_log = !config.quiet;
+  server_options.inspect = config.inspect;
   // Config routes to begin with; the feed adds active-routes.json and the handed-over hub routes before
   // the server exists. A successor's workers accept from the shared socket as soon as the server does,
   // not only after confirm(): a table without them would answer 404 where the predecessor routed.

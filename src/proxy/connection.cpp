@@ -13,6 +13,7 @@
 #include "connect/tls/tls_stream.hpp"
 #include "h2/h2_session.hpp"
 #include "head_reader.hpp"
+#include "inspect_capture.hpp"
 #include "responses.hpp"
 #include "stages.hpp"
 
@@ -81,6 +82,7 @@ std::string_view path_of(const http::request_head& head) {
 // The request inspector plugs in here to capture the exchange record.
 void finish_exchange(const client_side& c, exchange* ex) {
   ex->times.finished = clock::now();
+  end_capture(c, ex);
   if (!c.env->options->access_log) return;
   const http::request_head& head = *ex->request;
   const auto micros =
@@ -116,6 +118,7 @@ coro::task<void> serve_requests(client_side* c, bool plain_on_tls) {
     exchange ex;
     ex.request = &head;
     ex.protocol = c->protocol;
+    begin_capture(*c, &ex);
     const request_read got = co_await read_request(c, &ex, &head, requests == 0);
     if (got == request_read::failed) co_await linger(c);
     if (got != request_read::complete) co_return;

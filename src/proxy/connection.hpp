@@ -10,6 +10,7 @@
 
 #include "connect/core/published.hpp"
 #include "connect/coro/task.hpp"
+#include "connect/inspect/store.hpp"
 #include "connect/io/stream.hpp"
 #include "connect/proxy/server.hpp"
 #include "connect/route/table.hpp"
@@ -21,6 +22,7 @@ namespace cproxy::proxy {
 struct server_env {
   const server_options* options;
   std::uint16_t port;
+  inspect::store* inspector = nullptr;  // the request inspector's store; null when it is off
 };
 
 // One worker's state: its upstream connections and route reader, touched only on its thread.
@@ -31,6 +33,7 @@ struct worker_env {
   bool splice = false;                            // the worker's backend splices without copying
   bool draining = false;                          // stop(): finish the request in progress, then close
   io::context* ctx = nullptr;
+  unsigned index = 0;                            // the worker's number: its shard of the inspector's store
   std::unordered_set<io::stream*> idle_clients;  // waiting for a next request: closed at once on drain
 };
 

@@ -5,6 +5,8 @@
 #include "error_pages.hpp"
 #include "failure_answer.hpp"
 #include "hold.hpp"
+#include "inspect_api.hpp"
+#include "inspect_capture.hpp"
 #include "relay.hpp"
 #include "responses.hpp"
 #include "stages.hpp"
@@ -36,6 +38,7 @@ coro::task<exchange_end> send_own_answer(client_side* c, exchange* ex, unsigned 
                                          bool keep_alive) {
   ex->status = status;
   ex->response_bytes = answer.size();
+  capture_own_answer(ex, answer);
   const io::io_result sent = co_await c->stream->write_all(bytes_of(answer), c->env->options->timeouts.idle);
   co_return !sent.ec && keep_alive ? exchange_end::keep_alive : exchange_end::close;
 }
@@ -48,6 +51,7 @@ coro::task<exchange_end> answer_failure(client_side* c, exchange* ex, failure f)
   if (a.status == 0) co_return exchange_end::close;
   ex->status = a.status;
   ex->response_bytes = a.response.size();
+  capture_own_answer(ex, a.response);
   co_await c->stream->write_all(bytes_of(a.response), c->env->options->timeouts.idle);
   co_return exchange_end::close;
 }
@@ -79,6 +83,10 @@ coro::task<exchange_end> open_tunnel(client_side* c, exchange* ex) {
 
 coro::task<exchange_end> run_exchange(client_side* c, exchange* ex) {
   route_decision where = resolve_route(c, ex);
+  if (where.own_page) {
+    ex->capture.reset();  // the inspector does not watch itself (its page polls it)
+    if (is_inspector_target(ex->request->target)) co_return co_await serve_inspector(c, ex);
+  }
   if (!where.route)
     co_return co_await send_own_answer(c, ex, where.status, std::move(where.answer), where.keep_alive);
   ex->route = where.route;

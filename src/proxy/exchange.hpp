@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "connect/http/head.hpp"
+#include "connect/inspect/record.hpp"
 #include "connect/route/table.hpp"
 #include "failure.hpp"
 
@@ -36,6 +37,9 @@ struct exchange {
   unsigned status = 0;               // what the client got; 0: no response was sent
   bool reused_upstream = false;      // the upstream connection came from the pool
   std::optional<failure> failed;     // how it failed, when it did
+  // The inspector's record being filled (inspect_capture.hpp); null when capture is off.
+  std::unique_ptr<inspect::record> capture;
+  std::uint64_t capture_limit = 0;  // bytes kept per body
 };
 
 }  // namespace cproxy::proxy

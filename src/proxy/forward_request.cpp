@@ -1,5 +1,6 @@
 // The forward_request stage: the rewritten request head to the upstream, then the body by its framing
 // (a chunked body checked as it passes, --max-body counted).
+#include "inspect_capture.hpp"
 #include "relay.hpp"
 #include "stages.hpp"
 
@@ -26,10 +27,12 @@ coro::task<std::optional<failure>> send_request_body(client_side* c, exchange* e
   const http::request_head& head = *ex->request;
   const io::duration idle = c->env->options->timeouts.idle;
   relay_outcome b;
+  std::optional<tap_stream> tap;
+  io::stream* to = tap_body(ex, false, up, head.body, head.content_length, &tap);
   if (head.body == http::framing::length) {
-    b = co_await relay_length(c->stream, &c->in, up, head.content_length, idle, c->w->splice);
+    b = co_await relay_length(c->stream, &c->in, to, head.content_length, idle, c->w->splice);
   } else if (head.body == http::framing::chunked) {
-    b = co_await relay_chunked(c->stream, &c->in, up, idle, false, c->env->options->max_body);
+    b = co_await relay_chunked(c->stream, &c->in, to, idle, false, c->env->options->max_body);
   }
   ex->request_body_bytes += b.bytes;
   if (!b.ok()) co_return body_failure(b);
@@ -41,6 +44,7 @@ coro::task<std::optional<failure>> forward_request(client_side* c, exchange* ex,
   const http::request_head& head = *ex->request;
   const http::forward_context fwd{c->ip, c->env->port, c->secure ? "https" : "http", ex->route->name};
   const std::string forwarded = http::forward_request_head(head, fwd, *trail);
+  capture_forwarded_head(ex, forwarded);
   const io::io_result sent = co_await up->write_all(bytes_of(forwarded), c->env->options->timeouts.idle);
   if (sent.ec) {
     failure f = upstream_failure(failure_kind::upstream_closed, sent.ec.message());

@@ -5,6 +5,7 @@
 
 #include "connect/coro/scope.hpp"
 #include "head_reader.hpp"
+#include "inspect_capture.hpp"
 #include "relay.hpp"
 #include "stages.hpp"
 
@@ -151,10 +152,15 @@ coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::st
                            !unchunk && !c->w->draining;
   std::string out = http::client_response_head(resp, client_keep, unchunk);
   ex->status = resp.status;
+  capture_response_head(ex, resp);
+  std::optional<tap_stream> tap;
+  io::stream* to = tap_body(ex, true, c->stream, unchunk ? http::framing::until_close : resp.body,
+                            resp.content_length, &tap);
   if (resp.body == http::framing::length) {
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(resp.content_length, up_in.size()));
     out.append(up_in.view().substr(0, take));  // a small response leaves in one write
+    if (tap) tap->take(up_in.view().substr(0, take));
     up_in.consume(take);
     resp.content_length -= take;
   }
@@ -172,13 +178,13 @@ coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::st
       break;
     case http::framing::length:
       if (resp.content_length > 0)
-        body = co_await relay_length(up, &up_in, c->stream, resp.content_length, t.idle, c->w->splice);
+        body = co_await relay_length(up, &up_in, to, resp.content_length, t.idle, c->w->splice);
       break;
     case http::framing::chunked:
-      body = co_await relay_chunked(up, &up_in, c->stream, t.idle, unchunk);
+      body = co_await relay_chunked(up, &up_in, to, t.idle, unchunk);
       break;
     case http::framing::until_close:
-      body = co_await relay_until_eof(up, &up_in, c->stream, t.idle);
+      body = co_await relay_until_eof(up, &up_in, to, t.idle);
       break;
   }
   ex->response_bytes += body.bytes;

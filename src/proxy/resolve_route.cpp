@@ -19,7 +19,7 @@ const http::field* find_field(const http::request_head& head, std::string_view n
 route_decision resolve_route(client_side* c, exchange* ex) {
   const http::request_head& head = *ex->request;
   ex->routes = c->w->routes.hold();  // this request's snapshot, kept alive until the exchange ends
-  const page_context page{c->env->options, c->env->port, ex->routes.get()};
+  const page_context page{c->env->options, c->env->port, ex->routes.get(), c->env->inspector};
   const bool proxy_form = head.is_connect() || head.absolute_form;
   const route::resolution where =
       route::resolve(*ex->routes, proxy_form ? head.authority : head.host, proxy_form);
@@ -30,11 +30,8 @@ route_decision resolve_route(client_side* c, exchange* ex) {
     case route::resolution::kind::own_page: {
       if (head.is_connect()) return {nullptr, 404, not_found_response(page, "localhost", false), false, {}};
       const http::field* accept = find_field(head, "accept");
-      return {nullptr,
-              200,
-              own_page_response(page, accept ? accept->value : "", head.method == "HEAD", keep),
-              keep,
-              {}};
+      return {nullptr, 200, own_page_response(page, accept ? accept->value : "", head.method == "HEAD", keep),
+              keep,    {},  true};
     }
     case route::resolution::kind::unknown_service:
       return {nullptr, 404, not_found_response(page, where.name, keep, html), keep, {}};

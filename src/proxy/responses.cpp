@@ -7,10 +7,14 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "connect/inspect/render.hpp"
 #include "connect/io/backend.hpp"
 #include "error_pages.hpp"
 
 namespace cproxy::proxy {
+
+extern const std::string_view inspector_page;  // src/proxy/page/inspector.html, embedded at build time
+
 namespace {
 
 std::string response(int status, std::string_view reason, std::string_view content_type,
@@ -41,6 +45,7 @@ std::string url_of(const page_context& ctx, std::string_view name) {
          ".localhost:" + std::to_string(ctx.port);
 }
 
+// The page is src/proxy/page/inspector.html with the routes and a line about this proxy put in.
 std::string html_page(const page_context& ctx) {
   std::string rows;
   for (const route::route& r : ctx.routes->routes()) {
@@ -50,14 +55,22 @@ std::string html_page(const page_context& ctx) {
   }
   if (rows.empty())
     rows = "<tr><td colspan=\"3\">No routes yet. Add one with: connect reach &lt;service&gt;</td></tr>\n";
-  return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>connect proxy</title>\n"
-         "<style>body{font-family:system-ui,sans-serif;margin:2rem}td,th{padding:.3rem "
-         ".8rem;text-align:left}</style>\n"
-         "</head><body>\n<h1>connect proxy</h1>\n<p>Port " +
-         std::to_string(ctx.port) + " &middot; io " + std::string(io::to_string(ctx.options->io)) +
-         " &middot; version " + html_escape(ctx.options->version) +
-         "</p>\n<table>\n<tr><th>URL</th><th>Upstream</th><th>Source</th></tr>\n" + rows +
-         "</table>\n</body></html>\n";
+  const std::string meta = "Port " + std::to_string(ctx.port) + " &middot; io " +
+                           std::string(io::to_string(ctx.options->io)) + " &middot; version " +
+                           html_escape(ctx.options->version);
+  // The list as it is now, so the page shows it as soon as it loads (then the events keep it current).
+  std::string initial = ctx.inspector ? inspect::list_json(ctx.inspector->list({})) : std::string("null");
+  for (std::size_t at = initial.find("</"); at != std::string::npos; at = initial.find("</", at + 3))
+    initial.replace(at, 2, "<\\/");
+  std::string page(inspector_page);
+  for (const auto& [mark, text] :
+       {std::pair<std::string_view, const std::string&>{"<!--META-->", meta},
+        std::pair<std::string_view, const std::string&>{"<!--ROUTES-->", rows},
+        std::pair<std::string_view, const std::string&>{"/*INITIAL*/null", initial}}) {
+    const std::size_t at = page.find(mark);
+    if (at != std::string::npos) page.replace(at, mark.size(), text);
+  }
+  return page;
 }
 
 }  // namespace
@@ -179,6 +192,36 @@ std::string https_redirect_response(std::string_view authority, std::string_view
       "https://" + std::string(authority) + std::string(target.empty() ? "/" : target);
   std::string out = "HTTP/1.1 308 Permanent Redirect\r\nLocation: " + location + "\r\n";
   out += "Content-Length: 0\r\nx-private-connect-proxy: 1\r\nConnection: close\r\n\r\n";
+  return out;
+}
+
+std::string inspector_response(unsigned status, std::string_view content_type, const std::string& body,
+                               bool keep_alive, std::string_view extra_headers, bool head_only) {
+  std::string_view reason = "OK";
+  switch (status) {
+    case 403:
+      reason = "Forbidden";
+      break;
+    case 404:
+      reason = "Not Found";
+      break;
+    case 405:
+      reason = "Method Not Allowed";
+      break;
+    case 409:
+      reason = "Conflict";
+      break;
+    case 413:
+      reason = "Payload Too Large";
+      break;
+    case 502:
+      reason = "Bad Gateway";
+      break;
+    default:
+      break;
+  }
+  std::string out = response(static_cast<int>(status), reason, content_type, body, head_only, keep_alive);
+  if (!extra_headers.empty()) out.insert(out.find("\r\n") + 2, extra_headers);
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "connect/inspect/store.hpp"
 #include "connect/proxy/server.hpp"
 #include "connect/route/table.hpp"
 
@@ -14,6 +15,7 @@ struct page_context {
   const server_options* options;
   std::uint16_t port;
   const route::table* routes;
+  const inspect::store* inspector = nullptr;  // the page starts with its list when set
 };
 
 std::string status_json(const page_context& ctx);
@@ -35,6 +37,9 @@ std::string bad_request_response();
 std::string too_large_response();
 std::string body_too_large_response(std::uint64_t limit);
 std::string connect_established_response();
+// An answer of the inspector's API (status, its reason phrase, the type and body, more header lines).
+std::string inspector_response(unsigned status, std::string_view content_type, const std::string& body,
+                               bool keep_alive, std::string_view extra_headers = {}, bool head_only = false);
 // A plain HTTP request on the HTTPS port: 308 to the same authority and target over https.
 std::string https_redirect_response(std::string_view authority, std::string_view target);
 

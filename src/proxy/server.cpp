@@ -18,6 +18,7 @@ struct server::state {
   server_options options;
   server_env env;
   std::vector<std::unique_ptr<worker_env>> workers_env;  // index = worker index
+  std::unique_ptr<inspect::store> inspector;             // null when the inspector is off
   upstream_health health;                                // restart-holding's memory, shared by the workers
   std::optional<io::worker_pool> workers;
   bool stopped = false;
@@ -39,7 +40,14 @@ server::server(io::listen_socket listener, server_options options, const publish
   // The routes there at start appear now: a stack coming up with its proxy is held while it starts.
   const auto started = std::chrono::steady_clock::now();
   for (const route::route& r : routes.load()->routes()) state_->health.seen(upstream_key(r), started);
-  for (unsigned i = 0; i < n; ++i) state_->workers_env.push_back(std::make_unique<worker_env>(routes));
+  for (unsigned i = 0; i < n; ++i) {
+    state_->workers_env.push_back(std::make_unique<worker_env>(routes));
+    state_->workers_env.back()->index = i;
+  }
+  if (state_->options.inspect.enabled) {
+    state_->inspector = std::make_unique<inspect::store>(state_->options.inspect, n);
+    state_->env.inspector = state_->inspector.get();
+  }
 
   state* st = state_.get();
   auto on_connection = [st](io::socket client, io::worker& w) {
@@ -89,7 +97,7 @@ io::native_handle_type server::listen_handle() const noexcept {
 
 std::string server::status_json() const {
   const std::shared_ptr<const route::table> table = state_->routes->load();
-  return proxy::status_json(page_context{&state_->options, state_->env.port, table.get()});
+  return proxy::status_json(page_context{&state_->options, state_->env.port, table.get(), nullptr});
 }
 
 }  // namespace cproxy::proxy

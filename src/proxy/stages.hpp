@@ -26,6 +26,7 @@ struct route_decision {
   std::string answer;
   bool keep_alive = false;
   http::hop_trail trail;  // the loop-detection headers the request carries on
+  bool own_page = false;  // the proxy's own page (and the inspector's API under /_connect/)
 };
 route_decision resolve_route(client_side* c, exchange* ex);
 

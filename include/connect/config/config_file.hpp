@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,11 @@ struct config {
     std::optional<unsigned> hold;
   } timeouts;
   std::vector<route::route> routes;  // source::config, names lowercase, host "localhost" unless given
+  struct inspect_s {
+    std::optional<bool> enabled;              // "inspect": false turns the inspector off
+    std::optional<unsigned> requests;         // 1..100000
+    std::optional<std::uint64_t> body_bytes;  // 0..16 MiB
+  } inspect;
 };
 
 // The largest timeout: seconds that still fit an int count of milliseconds (2^31 - 1 ms, ~24.8 days),

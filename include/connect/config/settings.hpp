@@ -22,6 +22,7 @@ struct settings {
   bool https = false;
   proxy::timeouts timeouts;
   std::vector<route::route> config_routes;
+  inspect::options inspect;  // the request inspector ("inspect" in the config file)
 };
 
 // Reads the config file (--config strictly, else the home config.json leniently). Returns an error

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "connect/core/published.hpp"
+#include "connect/inspect/store.hpp"
 #include "connect/io/backend.hpp"
 #include "connect/io/listen_socket.hpp"
 #include "connect/route/table.hpp"
@@ -39,6 +40,7 @@ struct server_options {
   bool access_log = true;      // one log line per request (off with --quiet)
   // HTTPS: every connection speaks TLS (a plain HTTP request gets a redirect to https). null: plain.
   std::shared_ptr<tls::server_context> tls;
+  inspect::options inspect;  // the request inspector (product.md, Inspector)
 };
 
 class server {

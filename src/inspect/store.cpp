@@ -1,0 +1,96 @@
+// Implementation of store.hpp: per-worker deques of shared records, trimmed to the count and byte bounds
+// as each record is added; readers copy the pointers under each shard's lock and merge.
+#include "connect/inspect/store.hpp"
+
+#include <algorithm>
+
+namespace cproxy::inspect {
+
+bool filter::matches(const record& r) const noexcept {
+  if (!route.empty() && r.route != route) return false;
+  if (status != 0 && r.status != status) return false;
+  if (status_class != 0 && r.status / 100 != status_class) return false;
+  return true;
+}
+
+store::store(options o, unsigned shards) : options_(o) {
+  const unsigned n = std::max(1u, shards);
+  shard_bytes_ = std::max<std::size_t>(options_.max_bytes / n, 1);
+  for (unsigned i = 0; i < n; ++i) shards_.push_back(std::make_unique<shard>());
+}
+
+std::uint64_t store::add(unsigned index, record r) {
+  shard& s = *shards_[index % shards_.size()];
+  const std::size_t size = r.footprint();
+  // The id says which shard (low part) and its order there, so ids are unique without a shared counter.
+  std::lock_guard lock(s.mu);
+  r.id = ++s.next * shards_.size() + index % shards_.size() + 1;
+  const std::uint64_t id = r.id;
+  s.records.push_back(std::make_shared<const record>(std::move(r)));
+  s.bytes += size;
+  while (!s.records.empty() && (s.records.size() > options_.requests || s.bytes > shard_bytes_)) {
+    s.bytes -= s.records.front()->footprint();
+    s.records.pop_front();
+  }
+  return id;
+}
+
+std::vector<record_ptr> store::list(const filter& f) const {
+  std::vector<record_ptr> all;
+  for (const auto& s : shards_) {
+    std::lock_guard lock(s->mu);
+    for (const record_ptr& r : s->records)
+      if (f.matches(*r)) all.push_back(r);
+  }
+  std::sort(all.begin(), all.end(), [](const record_ptr& a, const record_ptr& b) {
+    return a->time != b->time ? a->time > b->time : a->id > b->id;
+  });
+  const std::size_t keep =
+      std::min(all.size(), f.limit == 0 ? options_.requests : std::min(f.limit, options_.requests));
+  all.resize(keep);
+  return all;
+}
+
+record_ptr store::find(std::uint64_t id) const {
+  if (id == 0) return nullptr;
+  const shard& s = *shards_[(id - 1) % shards_.size()];
+  std::lock_guard lock(s.mu);
+  for (const record_ptr& r : s.records)
+    if (r->id == id) return r;
+  return nullptr;
+}
+
+record_ptr store::find_replay(const std::string& token) const {
+  for (const auto& s : shards_) {
+    std::lock_guard lock(s->mu);
+    for (const record_ptr& r : s->records)
+      if (r->replay_token == token) return r;
+  }
+  return nullptr;
+}
+
+std::vector<record_ptr> store::since(std::vector<std::uint64_t>* cursor) const {
+  cursor->resize(shards_.size(), 0);
+  std::vector<record_ptr> out;
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    std::lock_guard lock(shards_[i]->mu);
+    for (const record_ptr& r : shards_[i]->records) {
+      if (r->id <= (*cursor)[i]) continue;
+      out.push_back(r);
+      (*cursor)[i] = r->id;
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const record_ptr& a, const record_ptr& b) { return a->time < b->time; });
+  return out;
+}
+
+void store::clear() {
+  for (const auto& s : shards_) {
+    std::lock_guard lock(s->mu);
+    s->records.clear();
+    s->bytes = 0;
+  }
+}
+
+}  // namespace cproxy::inspect
