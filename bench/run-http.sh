@@ -4,7 +4,7 @@
 # Usage: bench/run-http.sh [-r ROUNDS] [--seconds S] [--connections N] [--downloads N] [--pings N]
 #        [--targets "LIST"] [--workloads "LIST"] [--stock-buffers] [--no-build] [--no-install]
 #        [--baseline DIR] [--origin upstream|nginx] [--idle N]
-#        (env: BUILD_DIR, default build/ in the source tree; QUIET_WAIT, default 600 s)
+#        (env: BUILD_DIR, default build/ in the source tree; QUIET_WAIT, default 600 s; RETRY_PCT, default 5)
 # --baseline DIR: another build of connect-proxy (DIR/src/app/connect, e.g. of the commit before a change)
 #        measured in the same run as the targets uring-base and asio-base, so a change is read as a ratio.
 # --origin nginx: GET / and GET /64m are answered by an nginx origin (1 worker, `return 200`, sendfile) instead
@@ -36,7 +36,7 @@ build=1
 install=1
 quiet_wait=${QUIET_WAIT:-600}  # seconds, in all, that the run may wait for the shared machine to go quiet
 quiet_pct=5                    # "quiet": both bench CPUs at most this busy with other work
-retry_pct=5                    # a sample with more interference than this is measured again
+retry_pct=${RETRY_PCT:-5}      # a sample with more interference than this is measured again (101: never)
 proxy_cpu=0
 peer_cpu=1
 quiet_cpus="$proxy_cpu $peer_cpu"
@@ -315,7 +315,9 @@ for t in $targets; do
       free_port
       printf '{"routes": [{"name": "api", "port": %s}, {"name": "ws", "port": %s}]}\n' "$api_port" "$ws_port" \
         >"$work/routes.json"
-      launch "$t" "$proxy_cpu" "$bin" proxy start --foreground --quiet --port "$free" --threads 1 --io "${t%-base}" \
+      # Each its own home (never the real one): one proxy runs per home, and a second one would refuse.
+      mkdir -p "$work/home-$t"
+      launch "$t" "$proxy_cpu" env PRIVATECONNECT_HOME="$work/home-$t" "$bin" proxy start --foreground --quiet --port "$free" --threads 1 --io "${t%-base}" \
         --config "$work/routes.json"
       port[$t]=$free; pid[$t]=$started_pid
       ;;

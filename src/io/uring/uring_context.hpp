@@ -97,6 +97,7 @@ class uring_context final : public context, public lease_owner, private cqe_hand
   void run_posted();
 
   io_uring ring_{};
+  unsigned features_ = 0;  // IORING_FEAT_* of the ring
   capabilities caps_;
   std::unique_ptr<buffer_ring> buffers_;
   pipe_pool pipes_;
