@@ -55,4 +55,4 @@ if [ "$flavour" = asan ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
-ctest --test-dir "$build_dir" --output-on-failure --no-tests=error --timeout 900
+ctest --test-dir "$build_dir" --output-on-failure --no-tests=error --timeout 900 --parallel 2
