@@ -167,6 +167,36 @@ CPROXY_IO_TEST_CASE(recv_on_silent_peer_times_out) {
   BOOST_TEST(res.after_bytes == 5u);
 }
 
+// What is left of a deadline varies from call to call (a header timeout counting down). The uring loop
+// keeps one list per rounded timeout and reuses emptied ones: 300 reads with 300 different timeouts
+// make a handful of lists, not 300 that every later operation and loop turn would scan.
+coro::task<void> reads_with_varying_timeouts(io::context* ctx, std::error_code* out) {
+  test::socket_pair p = co_await test::connected_pair(ctx);
+  if (p.ec) {
+    *out = p.ec;
+    co_return;
+  }
+  const std::array<std::byte, 1> one{std::byte{'x'}};
+  std::array<std::byte, 1> buf;
+  for (int i = 0; i < 300; ++i) {
+    const io::io_result w = co_await p.server.send_all(one, 5s);
+    const io::duration timeout(2000 + 7 * i);
+    const io::io_result r = co_await p.client.recv(buf, timeout);
+    if (w.ec || r.ec) {
+      *out = w.ec ? w.ec : r.ec;
+      co_return;
+    }
+  }
+}
+
+CPROXY_IO_TEST_CASE(varying_timeouts_share_a_few_deadline_lists) {
+  auto ctx = io::make_context(Backend::kind);
+  std::error_code ec;
+  test::run(*ctx, reads_with_varying_timeouts(ctx.get(), &ec));
+  BOOST_TEST(!ec, ec.message());
+  BOOST_TEST(ctx->counters().deadline_lists <= 4u, "deadline lists made: " << ctx->counters().deadline_lists);
+}
+
 CPROXY_IO_TEST_CASE(send_on_full_socket_times_out) {
   auto ctx = io::make_context(Backend::kind);
   send_timeout_result res;

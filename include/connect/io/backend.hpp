@@ -42,6 +42,7 @@ struct io_counters {
   std::uint64_t provided_buffer_recvs = 0;  // recv_any served from the kernel-provided buffer ring
   std::uint64_t pooled_buffer_recvs = 0;    // recv_any served from the backend's own buffer pool
   std::uint64_t received_bytes = 0;         // bytes read into user space by recv and recv_any
+  std::uint64_t deadline_lists = 0;         // uring: timeout lists made (one per rounded timeout in use)
 
   io_counters& operator+=(const io_counters& o) noexcept {
     splice_calls += o.splice_calls;
@@ -50,6 +51,7 @@ struct io_counters {
     provided_buffer_recvs += o.provided_buffer_recvs;
     pooled_buffer_recvs += o.pooled_buffer_recvs;
     received_bytes += o.received_bytes;
+    deadline_lists += o.deadline_lists;
     return *this;
   }
 };

@@ -212,10 +212,31 @@ void uring_context::wait() noexcept {
     log::error("io_uring_submit_and_wait: ", std::error_code(-rc, std::generic_category()).message());
 }
 
+// Callers pass what is left of a deadline (a header timeout counting down), so timeouts vary: rounded
+// up to a step that grows with them, they fall into a few hundred lists at most, and a list that
+// emptied is reused for another value. Firing up to 250 ms late on a timeout of seconds is harmless.
+duration uring_context::deadline_step(duration timeout) noexcept {
+  const duration step = timeout > std::chrono::seconds(1)          ? duration(std::chrono::milliseconds(250))
+                        : timeout > std::chrono::milliseconds(100) ? duration(std::chrono::milliseconds(25))
+                                                                   : duration(std::chrono::milliseconds(1));
+  return (timeout + step - duration(1)) / step * step;
+}
+
 void uring_context::add_deadline(operation& op, duration timeout) {
+  timeout = deadline_step(timeout);
   std::size_t i = 0;
-  while (i < deadlines_.size() && deadlines_[i].timeout != timeout) ++i;
-  if (i == deadlines_.size()) deadlines_.push_back({timeout, nullptr, nullptr});
+  std::size_t empty = deadlines_.size();
+  for (; i < deadlines_.size() && deadlines_[i].timeout != timeout; ++i)
+    if (!deadlines_[i].head && empty == deadlines_.size()) empty = i;
+  if (i == deadlines_.size()) {
+    if (empty < deadlines_.size()) {
+      i = empty;
+      deadlines_[i].timeout = timeout;
+    } else {
+      deadlines_.push_back({timeout, nullptr, nullptr});
+      ++count().deadline_lists;
+    }
+  }
   deadline_list& l = deadlines_[i];
   // Outside run() the turn's clock read may be old (a test starting an
   // operation before it runs).

@@ -119,6 +119,7 @@ class uring_context final : public context, public lease_owner, private cqe_hand
     operation* head = nullptr;
     operation* tail = nullptr;
   };
+  static duration deadline_step(duration timeout) noexcept;
   void add_deadline(operation& op, duration timeout);
   void remove_deadline(operation& op) noexcept;
   void expire_deadlines() noexcept;
