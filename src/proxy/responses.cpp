@@ -60,8 +60,10 @@ std::string html_page(const page_context& ctx) {
                            html_escape(ctx.options->version);
   // The list as it is now, so the page shows it as soon as it loads (then the events keep it current).
   std::string initial = ctx.inspector ? inspect::list_json(ctx.inspector->list({})) : std::string("null");
-  for (std::size_t at = initial.find("</"); at != std::string::npos; at = initial.find("</", at + 3))
-    initial.replace(at, 2, "<\\/");
+  // No '<' at all inside the script element: "</script" would end it and "<!--" would change how the
+  // HTML parser reads the rest. \u003c is the same character to JSON and to JavaScript.
+  for (std::size_t at = initial.find('<'); at != std::string::npos; at = initial.find('<', at + 6))
+    initial.replace(at, 1, "\\u003c");
   std::string page(inspector_page);
   for (const auto& [mark, text] :
        {std::pair<std::string_view, const std::string&>{"<!--META-->", meta},
