@@ -37,35 +37,6 @@ std::string shown_home(const std::string& home) {
   return home;
 }
 
-// One GET of the running proxy's own page (the status object), with deadlines; empty on failure.
-std::string fetch_status(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return {};
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  const std::string request =
-      "GET / HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
-    char buf[4096];
-    for (int reads = 0; reads < 4096; ++reads) {
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      response.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  ::close(fd);
-  const auto body = response.find("\r\n\r\n");
-  return response.starts_with("HTTP/1.1 200") && body != std::string::npos ? response.substr(body + 4)
-                                                                           : std::string();
-}
-
 // Opened here, not in the child, so that a link planted as proxy.log is refused with a line saying so.
 // The descriptor, or -1 after printing why.
 int open_daemon_log(const std::string& home) {
@@ -225,7 +196,6 @@ int run_status(bool as_json) {
   const std::string home = home_folder();
   std::string status;
   const auto running = running_proxy(home, &status);
-  if (running && status.empty()) status = fetch_status(running->port);  // an older proxy without proxy.sock
   boost::json::error_code ec;
   const boost::json::value parsed = status.empty() ? boost::json::value() : boost::json::parse(status, ec);
   if (!running || ec || !parsed.is_object()) {

@@ -94,14 +94,6 @@ std::string ask_own_page(const io::endpoint& ep) {
   return answer.starts_with("HTTP/") ? "" : "no HTTP answer";
 }
 
-// Wildcard binds are reached on loopback.
-io::endpoint reachable(const std::string& bind, std::uint16_t port) {
-  if (bind == "::" || bind == "[::]") return io::endpoint::loopback_v6(port);
-  if (bind.empty() || bind == "0.0.0.0") return io::endpoint::loopback_v4(port);
-  const auto ep = io::endpoint::from(bind, port);
-  return ep ? *ep : io::endpoint::loopback_v4(port);
-}
-
 std::string date_of(std::chrono::system_clock::time_point t) {
   const std::time_t tt = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
@@ -142,7 +134,7 @@ finding check_proxy(const facts& f) {
   if (!f.running) return {"proxy", level::warn, "Proxy is not running", "run: connect proxy start"};
   const std::string pid = std::to_string(f.running->pid);
   const std::string port = std::to_string(f.port);
-  if (const std::string reason = ask_own_page(reachable(f.bind, f.port)); !reason.empty())
+  if (const std::string reason = ask_own_page(local_endpoint(f.bind, f.port)); !reason.empty())
     return {"proxy", level::fail,
             "Proxy (PID " + pid + ") does not answer on port " + port + " (" + reason + ")",
             "run: connect proxy start --replace"};

@@ -61,12 +61,10 @@ std::string stop_foreign_listener(const io::endpoint& where) {
 }
 
 void wake_listener(const std::string& bind, std::uint16_t port) {
-  const std::string host = bind == "0.0.0.0" ? "127.0.0.1" : bind == "::" ? "::1" : bind;
-  const auto where = io::endpoint::from(host, port);
-  if (!where) return;
-  const int fd = ::socket(where->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const io::endpoint where = local_endpoint(bind, port);
+  const int fd = ::socket(where.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
-  if (::connect(fd, where->data(), where->size()) != 0)
+  if (::connect(fd, where.data(), where.size()) != 0)
     log::warn("--replace: could not wake the successor's acceptor");
   ::close(fd);
 }

@@ -52,4 +52,11 @@ std::optional<port_owner> find_listener(const io::endpoint& want) {
   return possible;
 }
 
+io::endpoint local_endpoint(const std::string& bind, std::uint16_t port) {
+  if (bind == "::" || bind == "[::]") return io::endpoint::loopback_v6(port);
+  if (bind.empty() || bind == "0.0.0.0") return io::endpoint::loopback_v4(port);
+  const auto ep = io::endpoint::from(bind, port);
+  return ep ? *ep : io::endpoint::loopback_v4(port);
+}
+
 }  // namespace cproxy::control

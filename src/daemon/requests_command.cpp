@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "connect/config/config_file.hpp"
+#include "connect/daemon/port_owner.hpp"
 #include "connect/daemon/state_file.hpp"
 
 namespace cproxy::control {
@@ -34,16 +35,12 @@ bool set_server_name(SSL* ssl) {
 class channel {
  public:
   channel(const proxy_state& s) : tls_(s.tls) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const io::endpoint proxy = local_endpoint(s.bind, s.port);
+    fd_ = ::socket(proxy.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return;
     timeval tv{5, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(s.port);
-    if (s.bind.empty() || s.bind == "0.0.0.0" || ::inet_pton(AF_INET, s.bind.c_str(), &addr.sin_addr) != 1)
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (::connect(fd_, proxy.data(), proxy.size()) != 0) {
       ::close(fd_);
       fd_ = -1;
       return;

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "connect/config/atomic_file.hpp"
+#include "connect/config/config_file.hpp"
 #include "connect/core/log.hpp"
 #include "connect/platform/system_trust_store.hpp"
 #include "trust_detail.hpp"
@@ -62,8 +63,10 @@ std::string run_update(const std::vector<std::string>& argv) {
 
 // Writes the CA to the anchor file, atomically: a tool running meanwhile never reads half a certificate.
 std::string write_anchor(const distribution& d, const std::string& ca_path) {
+  // The CA lives in the home folder, and this often runs as root: read as it is, never through a link.
   std::string pem;
-  if (!read_file(ca_path, pem)) return "cannot read " + shown_path(ca_path) + ": " + std::strerror(errno);
+  if (const int error = read_small_file(ca_path, pem, std::size_t{1} << 20, links::refuse); error != 0)
+    return "cannot read " + shown_path(ca_path) + ": " + std::strerror(error);
   std::error_code ec;
   std::filesystem::create_directories(d.anchor_dir, ec);
   if (ec) return "cannot create " + d.anchor_dir + ": " + ec.message();

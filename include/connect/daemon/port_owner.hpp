@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "connect/io/endpoint.hpp"
 
@@ -23,5 +24,9 @@ struct port_owner {
 // [::1]:P listener never holds 127.0.0.1:P. A [::]:P listener holds an IPv4 address only when it is
 // dual-stack, which /proc does not show: it is named only when no IPv4 listener can be the holder.
 std::optional<port_owner> find_listener(const io::endpoint& want);
+
+// Where a client on this machine reaches a proxy bound to `bind`:`port`: wildcard binds on loopback
+// (0.0.0.0 -> 127.0.0.1, :: -> ::1), a numeric address as it is.
+io::endpoint local_endpoint(const std::string& bind, std::uint16_t port);
 
 }  // namespace cproxy::control

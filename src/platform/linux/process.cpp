@@ -13,6 +13,8 @@
 namespace cproxy::platform {
 
 bool pid_alive(pid_t pid) {
+  // pid 0 and negatives would signal process groups: never "alive" as a single process.
+  if (pid <= 0) return false;
   return ::kill(pid, 0) == 0 || errno == EPERM;
 }
 

@@ -71,12 +71,18 @@ std::vector<tcp_listener> tcp_listeners(std::uint16_t port,
   listening_inodes("/proc/net/tcp6", port, wanted, inodes);
   std::vector<tcp_listener> out;
   if (inodes.empty()) return out;  // no walk of every process for a free port
+  // Processes come and go during the walk: the non-throwing increments end a folder's walk instead.
+  namespace fs = std::filesystem;
   std::error_code ec;
-  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+  for (fs::directory_iterator procs("/proc", ec), end; !ec && procs != end; procs.increment(ec)) {
+    const fs::directory_entry& proc = *procs;
     const std::string name = proc.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", ec)) {
-      const std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+    std::error_code fd_ec;
+    for (fs::directory_iterator fds(proc.path() / "fd", fd_ec); !fd_ec && fds != end; fds.increment(fd_ec)) {
+      const fs::directory_entry& fd = *fds;
+      std::error_code link_ec;
+      const std::string target = fs::read_symlink(fd.path(), link_ec).string();
       if (!target.starts_with("socket:[")) continue;
       for (const socket_inode& s : inodes) {
         if (target != "socket:[" + s.inode + "]") continue;
