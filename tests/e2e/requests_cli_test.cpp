@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "isolated_home.hpp"
+#include "support/built_backends.hpp"
 #include "support/posix_server.hpp"
 
 using namespace std::chrono_literals;
@@ -18,8 +19,6 @@ namespace bdata = boost::unit_test::data;
 namespace json = boost::json;
 
 namespace {
-
-const char* const io_backends[] = {"uring", "asio"};
 
 std::string body_of(const std::string& response) {
   const std::size_t at = response.find("\r\n\r\n");
@@ -40,7 +39,8 @@ std::string expected_line(const json::object& r) {
 
 BOOST_AUTO_TEST_SUITE(requests_cli)
 
-BOOST_DATA_TEST_CASE(lists_exports_and_follows_the_running_proxys_requests, bdata::make(io_backends), io) {
+BOOST_DATA_TEST_CASE(lists_exports_and_follows_the_running_proxys_requests,
+                     bdata::make(cproxy::test::built_backends), io) {
   isolated_home h;
   request_head_server upstream([](const std::string&) {
     return std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
