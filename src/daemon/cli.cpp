@@ -1,6 +1,7 @@
 // Implementation of connect/daemon/cli.hpp. Usage errors name the problem and exit 2.
 #include "connect/daemon/cli.hpp"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -74,6 +75,71 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
+constexpr const char* actions[] = {"start", "stop",    "status", "requests",
+                                   "trust", "untrust", "hosts",  "doctor"};
+
+requests_args requests_args_from(const po::variables_map& vm) {
+  requests_args r;
+  if (vm.count("route")) r.route = vm["route"].as<std::string>();
+  if (vm.count("limit")) r.limit = vm["limit"].as<std::size_t>();
+  if (vm.count("har")) r.har = vm["har"].as<std::string>();
+  r.json = vm["json"].as<bool>();
+  r.follow = vm["follow"].as<bool>();
+  return r;
+}
+
+// The options of start, trust, hosts and doctor; a usage error's text instead when one is invalid.
+struct parsed_options {
+  proxy_options options;
+  std::string error;
+};
+
+parsed_options proxy_options_from(const po::variables_map& vm) {
+  parsed_options out;
+  proxy_options& o = out.options;
+  if (vm.count("port")) {
+    const unsigned port = vm["port"].as<unsigned>();
+    // Port 0 asks the kernel for a free port (the printed lines show the real one): tests use it.
+    if (port > 65535) return {o, "--port must be between 0 and 65535"};
+    o.port = static_cast<std::uint16_t>(port);
+  }
+  if (vm.count("bind")) o.bind = vm["bind"].as<std::string>();
+  if (vm.count("hub")) o.hub = vm["hub"].as<std::string>();
+  if (vm.count("config")) o.config_path = vm["config"].as<std::string>();
+  if (vm.count("domain")) o.domains = vm["domain"].as<std::vector<std::string>>();
+  o.quiet = vm["quiet"].as<bool>();
+  o.replace = vm["replace"].as<bool>();
+  if (vm.count("max-body")) o.max_body = vm["max-body"].as<std::uint64_t>();
+  o.foreground = vm["foreground"].as<bool>();
+  o.https = vm["https"].as<bool>();
+  if (vm.count("cert")) o.cert = vm["cert"].as<std::string>();
+  if (vm.count("key")) o.key = vm["key"].as<std::string>();
+  if (o.cert.has_value() != o.key.has_value()) return {o, "--cert and --key go together: give both"};
+  o.trust = vm["trust"].as<bool>();
+  std::string io_text = "auto";
+  if (const char* env = std::getenv("CONNECT_PROXY_IO"); env && *env) io_text = env;
+  if (vm.count("io")) io_text = vm["io"].as<std::string>();
+  const auto choice = io::parse_backend_choice(io_text);
+  if (!choice) return {o, "--io must be auto, uring or asio, not '" + io_text + "'"};
+  o.io = *choice;
+  if (vm.count("threads")) {
+    o.threads = vm["threads"].as<unsigned>();
+    if (o.threads == 0 || o.threads > 1024) return {o, "--threads must be between 1 and 1024"};
+  }
+  return out;
+}
+
+// `connect proxy --trust` alone means the trust action: with nothing but the options that decide the
+// CA (--config, --domain). Any option about running a proxy makes it a start that trusts.
+bool asks_to_run_a_proxy(const po::variables_map& vm) {
+  for (const char* o : {"https", "cert", "key", "foreground", "port", "bind", "replace", "hub", "io",
+                        "threads", "max-body", "quiet"}) {
+    const auto it = vm.find(o);
+    if (it != vm.end() && !it->second.defaulted()) return true;
+  }
+  return false;
+}
+
 int run_proxy(std::vector<std::string> args) {
   std::string action = "start";
   const bool has_action = !args.empty() && !args.front().starts_with("-");
@@ -93,72 +159,25 @@ int run_proxy(std::vector<std::string> args) {
     std::cout << proxy_usage << description;
     return 0;
   }
-  if (action != "start" && action != "stop" && action != "status" && action != "trust" &&
-      action != "untrust" && action != "requests" && action != "hosts" && action != "doctor")
+  if (std::find(std::begin(actions), std::end(actions), action) == std::end(actions))
     return usage_error("unknown proxy action '" + action +
                        "' (this build has: start, stop, status, requests, trust, untrust, hosts, doctor)");
-  if (action == "requests") {
-    requests_args r;
-    if (vm.count("route")) r.route = vm["route"].as<std::string>();
-    if (vm.count("limit")) r.limit = vm["limit"].as<std::size_t>();
-    if (vm.count("har")) r.har = vm["har"].as<std::string>();
-    r.json = vm["json"].as<bool>();
-    r.follow = vm["follow"].as<bool>();
-    return run_requests(r);
-  }
+  if (action == "requests") return run_requests(requests_args_from(vm));
   if (vm["remove"].as<bool>() && action != "hosts") return usage_error("--remove goes with the hosts action");
   if (vm["check"].as<bool>() && action != "trust") return usage_error("--check goes with the trust action");
   if (action == "stop") return run_stop();
   if (action == "status") return run_status(vm["json"].as<bool>());
 
-  proxy_options options;
-  if (vm.count("port")) {
-    const unsigned port = vm["port"].as<unsigned>();
-    // Port 0 asks the kernel for a free port (the printed lines show the real one): tests use it.
-    if (port > 65535) return usage_error("--port must be between 0 and 65535");
-    options.port = static_cast<std::uint16_t>(port);
-  }
-  if (vm.count("bind")) options.bind = vm["bind"].as<std::string>();
-  if (vm.count("hub")) options.hub = vm["hub"].as<std::string>();
-  if (vm.count("config")) options.config_path = vm["config"].as<std::string>();
-  if (vm.count("domain")) options.domains = vm["domain"].as<std::vector<std::string>>();
-  options.quiet = vm["quiet"].as<bool>();
-  options.replace = vm["replace"].as<bool>();
-  if (vm.count("max-body")) options.max_body = vm["max-body"].as<std::uint64_t>();
-  options.foreground = vm["foreground"].as<bool>();
-  options.https = vm["https"].as<bool>();
-  if (vm.count("cert")) options.cert = vm["cert"].as<std::string>();
-  if (vm.count("key")) options.key = vm["key"].as<std::string>();
-  if (options.cert.has_value() != options.key.has_value())
-    return usage_error("--cert and --key go together: give both");
-  options.trust = vm["trust"].as<bool>();
-  std::string io_text = "auto";
-  if (const char* env = std::getenv("CONNECT_PROXY_IO"); env && *env) io_text = env;
-  if (vm.count("io")) io_text = vm["io"].as<std::string>();
-  const auto choice = io::parse_backend_choice(io_text);
-  if (!choice) return usage_error("--io must be auto, uring or asio, not '" + io_text + "'");
-  options.io = *choice;
-  if (vm.count("threads")) {
-    options.threads = vm["threads"].as<unsigned>();
-    if (options.threads == 0 || options.threads > 1024)
-      return usage_error("--threads must be between 1 and 1024");
-  }
+  const parsed_options parsed = proxy_options_from(vm);
+  if (!parsed.error.empty()) return usage_error(parsed.error);
+  const proxy_options& options = parsed.options;
   if (action == "hosts") return run_hosts(vm["remove"].as<bool>(), options);
   if (action == "doctor") return run_doctor(vm["json"].as<bool>(), options);
   if (action == "untrust") return run_trust(trust_action::untrust, options);
   if (action == "trust")
     return run_trust(vm["check"].as<bool>() ? trust_action::check : trust_action::trust, options);
-  // `connect proxy --trust` alone means the trust action: with nothing but the options that decide the
-  // CA (--config, --domain). Any option about running a proxy makes it a start that trusts.
-  const auto about_running = [&vm] {
-    for (const char* o : {"https", "cert", "key", "foreground", "port", "bind", "replace", "hub", "io",
-                          "threads", "max-body", "quiet"}) {
-      const auto it = vm.find(o);
-      if (it != vm.end() && !it->second.defaulted()) return true;
-    }
-    return false;
-  };
-  if (!has_action && options.trust && !about_running()) return run_trust(trust_action::trust, options);
+  if (!has_action && options.trust && !asks_to_run_a_proxy(vm))
+    return run_trust(trust_action::trust, options);
   return options.foreground ? run_foreground(options) : run_daemon(options);
 }
 

@@ -35,15 +35,8 @@ const char* status_word(level l) {
   return l == level::ok ? "ok" : l == level::warn ? "warn" : "fail";
 }
 
-}  // namespace
-
-int run_doctor(bool as_json, const proxy_options& options) {
-  settings s;
-  std::vector<std::string> warnings;
-  if (const std::string error = resolve_settings(options, s, warnings); !error.empty()) {
-    std::cerr << "[x] " << error << "\n";
-    return 1;
-  }
+// What every check reads, gathered once: the settings, the running (or silent) proxy, the routes.
+doctor::facts gather_facts(const settings& s, const proxy_options& options) {
   doctor::facts f;
   f.home = s.home;
   f.shown_home = shown_home(s.home);
@@ -66,7 +59,11 @@ int run_doctor(bool as_json, const proxy_options& options) {
     }
   }
   f.routes = current_routes(s, f.status);
+  return f;
+}
 
+// The checks in the contract's order.
+std::vector<finding> run_checks(const doctor::facts& f) {
   std::vector<finding> all;
   all.push_back(doctor::check_proxy(f));
   for (auto& x : doctor::check_upstreams(f)) all.push_back(std::move(x));
@@ -74,37 +71,57 @@ int run_doctor(bool as_json, const proxy_options& options) {
   for (auto& x : doctor::check_ca_and_trust(f)) all.push_back(std::move(x));
   all.push_back(doctor::check_io(f));
   all.push_back(doctor::check_port(f));
+  return all;
+}
 
+void print_json(const std::vector<finding>& all, std::size_t problems) {
+  boost::json::array checks;
+  for (const finding& x : all) {
+    boost::json::object o;
+    o["check"] = x.check;
+    o["status"] = status_word(x.what);
+    o["message"] = x.message;
+    if (x.fix.empty()) {
+      o["fix"] = nullptr;
+    } else {
+      o["fix"] = x.fix;
+    }
+    checks.push_back(std::move(o));
+  }
+  boost::json::object out;
+  out["ok"] = problems == 0;
+  out["problems"] = problems;
+  out["checks"] = std::move(checks);
+  std::cout << boost::json::serialize(out) << "\n";
+}
+
+void print_text(const std::vector<finding>& all, std::size_t problems) {
+  std::cout << "🩺 Proxy doctor\n\n";
+  for (const finding& x : all)
+    std::cout << "  " << mark(x.what) << " " << x.message << (x.fix.empty() ? "" : " — " + x.fix) << "\n";
+  if (problems == 0) {
+    std::cout << "\n[ok] No problems found\n";
+  } else {
+    std::cout << "\n[x] " << problems << " problem(s) found\n";
+  }
+}
+
+}  // namespace
+
+int run_doctor(bool as_json, const proxy_options& options) {
+  settings s;
+  std::vector<std::string> warnings;
+  if (const std::string error = resolve_settings(options, s, warnings); !error.empty()) {
+    std::cerr << "[x] " << error << "\n";
+    return 1;
+  }
+  const std::vector<finding> all = run_checks(gather_facts(s, options));
   std::size_t problems = 0;
   for (const finding& x : all) problems += x.what == level::fail ? 1 : 0;
   if (as_json) {
-    boost::json::array checks;
-    for (const finding& x : all) {
-      boost::json::object o;
-      o["check"] = x.check;
-      o["status"] = status_word(x.what);
-      o["message"] = x.message;
-      if (x.fix.empty()) {
-        o["fix"] = nullptr;
-      } else {
-        o["fix"] = x.fix;
-      }
-      checks.push_back(std::move(o));
-    }
-    boost::json::object out;
-    out["ok"] = problems == 0;
-    out["problems"] = problems;
-    out["checks"] = std::move(checks);
-    std::cout << boost::json::serialize(out) << "\n";
+    print_json(all, problems);
   } else {
-    std::cout << "🩺 Proxy doctor\n\n";
-    for (const finding& x : all)
-      std::cout << "  " << mark(x.what) << " " << x.message << (x.fix.empty() ? "" : " — " + x.fix) << "\n";
-    if (problems == 0) {
-      std::cout << "\n[ok] No problems found\n";
-    } else {
-      std::cout << "\n[x] " << problems << " problem(s) found\n";
-    }
+    print_text(all, problems);
   }
   return problems == 0 ? 0 : 1;
 }

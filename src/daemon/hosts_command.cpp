@@ -168,6 +168,50 @@ int cannot_write(const std::string& path, int error, bool remove, const proxy_op
   return 1;
 }
 
+// The lines the block should hold: one per route and dev domain; none when removing.
+std::vector<std::string> wanted_block(bool remove, const settings& s) {
+  if (remove) return {};
+  std::string status;
+  if (!s.home.empty() && !running_proxy(s.home, &status)) status = status_for_root(s.home);
+  std::vector<std::string> names;
+  for (const route::route& r : current_routes(s, status)) names.push_back(r.name);
+  return hosts_block_lines(names, s.domains);
+}
+
+// Why `path` cannot be edited in place of a regular file, or "" (a missing file is fine).
+std::string hosts_file_problem(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    return errno == ENOENT ? "" : "Cannot read " + path + ": " + std::strerror(errno);
+  if (S_ISLNK(st.st_mode)) {
+    // Renaming over a link would replace it with a file, and writing through it may reach a file that
+    // is not ours (a read-only store on NixOS): neither is done.
+    char target[4096];
+    const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+    return "Cannot write " + path + ": it is a symbolic link" +
+           (n > 0 ? " to " + std::string(target, static_cast<std::size_t>(n)) : std::string());
+  }
+  if (!S_ISREG(st.st_mode)) return "Cannot write " + path + ": not a regular file";
+  return "";
+}
+
+void print_outcome(const std::string& path, bool remove, const std::vector<std::string>& body,
+                   const hosts_edit& edit, bool changed) {
+  if (remove) {
+    if (edit.had_block) {
+      std::cout << "[ok] Removed the connect-proxy block from " << path << "\n";
+    } else {
+      std::cout << "[!] " << path << " has no connect-proxy block\n";
+    }
+  } else if (body.empty()) {
+    std::cout << "[!] No routes yet — " << path << " has no connect-proxy block\n";
+  } else {
+    std::cout << (changed ? "[ok] Wrote " : "[ok] Up to date: ") << body.size() << " name(s) "
+              << (changed ? "to " : "in ") << path << ":\n";
+    print_names(body);
+  }
+}
+
 }  // namespace
 
 int run_hosts(bool remove, const proxy_options& options) {
@@ -177,33 +221,10 @@ int run_hosts(bool remove, const proxy_options& options) {
     std::cerr << "[x] " << error << "\n";
     return 1;
   }
-  std::vector<std::string> body;
-  if (!remove) {
-    std::string status;
-    if (!s.home.empty() && !running_proxy(s.home, &status)) status = status_for_root(s.home);
-    std::vector<std::string> names;
-    for (const route::route& r : current_routes(s, status)) names.push_back(r.name);
-    body = hosts_block_lines(names, s.domains);
-  }
-
+  const std::vector<std::string> body = wanted_block(remove, s);
   const std::string path = hosts_path();
-  struct stat st {};
-  const bool exists = ::lstat(path.c_str(), &st) == 0;
-  if (!exists && errno != ENOENT) {
-    std::cerr << "[x] Cannot read " << path << ": " << std::strerror(errno) << "\n";
-    return 1;
-  }
-  if (exists && S_ISLNK(st.st_mode)) {
-    // Renaming over a link would replace it with a file, and writing through it may reach a file that
-    // is not ours (a read-only store on NixOS): neither is done.
-    char target[4096];
-    const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
-    std::cerr << "[x] Cannot write " << path << ": it is a symbolic link"
-              << (n > 0 ? " to " + std::string(target, static_cast<std::size_t>(n)) : std::string()) << "\n";
-    return 1;
-  }
-  if (exists && !S_ISREG(st.st_mode)) {
-    std::cerr << "[x] Cannot write " << path << ": not a regular file\n";
+  if (const std::string problem = hosts_file_problem(path); !problem.empty()) {
+    std::cerr << "[x] " << problem << "\n";
     return 1;
   }
 
@@ -239,19 +260,7 @@ int run_hosts(bool remove, const proxy_options& options) {
     if (const int error = write_hosts(path, still_exists ? &now : nullptr, edit.text, dir_fd); error != 0)
       return cannot_write(path, error, remove, options, s.home);
   }
-  if (remove) {
-    if (edit.had_block) {
-      std::cout << "[ok] Removed the connect-proxy block from " << path << "\n";
-    } else {
-      std::cout << "[!] " << path << " has no connect-proxy block\n";
-    }
-  } else if (body.empty()) {
-    std::cout << "[!] No routes yet — " << path << " has no connect-proxy block\n";
-  } else {
-    std::cout << (changed ? "[ok] Wrote " : "[ok] Up to date: ") << body.size() << " name(s) "
-              << (changed ? "to " : "in ") << path << ":\n";
-    print_names(body);
-  }
+  print_outcome(path, remove, body, edit, changed);
   return 0;
 }
 
