@@ -124,7 +124,7 @@ coro::task<dial_result> hold_upstream(client_side* c, exchange* ex, dial_result 
     if (dial && me.woken != hold_waiter::wake::upstream_up && !still_routed(c, r)) dial = false;
     if (!dial) break;
 
-    d = co_await c->w->upstreams->connect(ex->route, t.connect, false);
+    d = co_await c->w->upstreams->connect(ex->route, t.connect, reuse::none);
     hold_line& line = holds->line(key);
     if (!d.failed) {
       if (line.prober == &me) {

@@ -3,7 +3,7 @@
 
 namespace cproxy::proxy {
 
-std::optional<io::socket> upstream_pool::take(const std::string& key) {
+std::optional<io::socket> upstream_pool::take(const std::string& key, check how) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return std::nullopt;
   auto& list = it->second;
@@ -11,7 +11,10 @@ std::optional<io::socket> upstream_pool::take(const std::string& key) {
   while (!list.empty()) {
     idle_connection c = std::move(list.back());
     list.pop_back();
-    if (now - c.since < max_idle_age && c.socket.is_quiet()) return std::move(c.socket);
+    const auto idle = now - c.since;
+    if (idle >= max_idle_age) continue;
+    if (how == check::if_idle_long && idle < check_after) return std::move(c.socket);
+    if (c.socket.is_quiet()) return std::move(c.socket);
   }
   return std::nullopt;
 }
