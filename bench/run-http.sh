@@ -3,7 +3,7 @@
 # measured in one run, interleaved, saved to bench/results/http-<date>-<time>.md.
 # Usage: bench/run-http.sh [-r ROUNDS] [--seconds S] [--connections N] [--downloads N] [--pings N]
 #        [--targets "LIST"] [--workloads "LIST"] [--stock-buffers] [--no-build] [--no-install]
-#        [--baseline DIR] [--origin upstream|nginx] [--idle N]
+#        [--baseline DIR] [--origin upstream|nginx] [--idle N] [--profile]
 #        (env: BUILD_DIR, default build/ in the source tree; QUIET_WAIT, default 600 s; RETRY_PCT, default 5)
 # --baseline DIR: another build of connect-proxy (DIR/src/app/connect, e.g. of the commit before a change)
 #        measured in the same run as the targets uring-base and asio-base, so a change is read as a ratio.
@@ -11,6 +11,8 @@
 #        of connect-http-upstream, which then serves only the WebSocket echo (Host ws.localhost); the report is
 #        results/peers-<date>-<time>.md. bench/run-peers.sh runs this layout.
 # --idle N: after the rounds, N idle keep-alive connections (one GET / each) per proxy; RSS per connection.
+# --profile: after the rounds, each connect-proxy target under the keep-alive load with `perf record`; the
+#        report lists the symbols with the largest share of the proxy's samples (e.g. before and after a change).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,6 +33,7 @@ workloads="keepalive newconn download ws"
 baseline_dir=""
 origin=upstream
 idle=0             # idle keep-alive connections per proxy after the rounds (0: none)
+profile=0          # 1: a perf profile of each connect-proxy target under the keep-alive load
 stock_buffers=0    # 1: nginx and HAProxy with their stock buffer sizes instead of 64 KiB
 build=1
 install=1
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
     --baseline) baseline_dir=$2; shift 2 ;;
     --origin) origin=$2; shift 2 ;;
     --idle) idle=$2; shift 2 ;;
+    --profile) profile=1; shift ;;
     --no-build) build=0; shift ;;
     --no-install) install=0; shift ;;
     -h|--help) usage ;;
@@ -437,6 +441,33 @@ if [ "$idle" -gt 0 ]; then
   done
 fi
 
+# Where a connect-proxy target's CPU goes under the keep-alive load: the symbols with the most samples (self),
+# kernel included, as a share of the proxy's samples.
+declare -A profile_top
+profile_measure() {
+  local t=$1 data=$work/perf-$1.data
+  timeout $((seconds + 60)) perf record -q -g -F 999 -o "$data" -p "${pid[$t]}" -- sleep "$seconds" \
+    2>>"$work/perf.err" &
+  local rec=$!
+  sleep 0.2  # perf attaches before the load starts
+  load keepalive "${port[$t]}" >/dev/null 2>&1 || true
+  wait "$rec" || true
+  profile_top[$t]=$(perf report --stdio -q -i "$data" --no-children -g none --sort dso,symbol --percent-limit 1.5 \
+    2>>"$work/perf.err" | awk '$1 ~ /%$/ { share = $1; $1 = ""; sub(/^ +/, ""); sub(/( +-)* *$/, ""); print "| " share " | " $0 " |" }' |
+    head -n 25)
+}
+if [ "$profile" = 1 ]; then
+  if command -v perf >/dev/null; then
+    for t in "${active[@]}"; do
+      is_connect "$t" || continue
+      profile_measure "$t"
+      echo "profiled $t" >&2
+    done
+  else
+    echo "run-http: perf is not installed; no profile" >&2
+  fi
+fi
+
 stop_proxies
 stop "$upstream_pid"
 upstream_status=$stopped
@@ -580,6 +611,17 @@ table() {
     echo "bench/http/idle_client.py. The descriptor limit was $fd_limit (HAProxy gets about half of it as connections)."
   fi
   [ "$failures" = 0 ] || echo "**$failures sample(s) failed**; see the client errors below."
+  if [ "$profile" = 1 ]; then
+    for t in "${active[@]}"; do
+      [ -n "${profile_top[$t]:-}" ] || continue
+      echo
+      echo "## Profile of $t under the keep-alive load (perf record -g -F 999, $seconds s; self samples >= 1.5%)"
+      echo
+      echo "| share | object, symbol |"
+      echo "|---:|---|"
+      echo "${profile_top[$t]}"
+    done
+  fi
   echo
   echo "## Notes"
   echo

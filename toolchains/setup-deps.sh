@@ -14,7 +14,7 @@ build_pkgs=(g++ cmake ninja-build pkg-config
 # chromium: the browser test of HTTPS trust; nghttp2-client: nghttp and h2load for the HTTP/2 suite;
 # util-linux and mount: the doctor and hosts tests resolve names in a private mount namespace (unshare).
 test_pkgs=(curl openssl ca-certificates libnss3-tools chromium clang-format nghttp2-client util-linux mount)
-bench_pkgs=(wrk nginx-light haproxy)
+bench_pkgs=(wrk nginx-light haproxy linux-perf)
 # The fuzz targets build with clang 14 (libFuzzer, ASan, UBSan runtimes); GNU ld links them.
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 
