@@ -11,6 +11,7 @@
 
 #include <boost/json.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "connect/config/config_file.hpp"
 #include "connect/daemon/port_owner.hpp"
 #include "connect/daemon/state_file.hpp"
+#include "connect/pki/cert_store.hpp"
 
 namespace cproxy::control {
 namespace {
@@ -30,11 +32,12 @@ bool set_server_name(SSL* ssl) {
   return SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, name) == 1;
 }
 
-// One connection to the proxy, plain or TLS (the proxy's own certificate on loopback to the pid that
-// proxy.sock vouched for: not verified, as curl -k would).
+// One connection to the proxy, plain or TLS. Over TLS the proxy's certificate must chain to the local
+// CA of the home folder (or, for a --cert of the user's own, to a root the system trusts) and name
+// localhost: the requests and their secrets are read only from the proxy this home made.
 class channel {
  public:
-  channel(const proxy_state& s) : tls_(s.tls) {
+  channel(const proxy_state& s, const std::string& ca_file) : tls_(s.tls) {
     const io::endpoint proxy = local_endpoint(s.bind, s.port);
     fd_ = ::socket(proxy.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return;
@@ -47,16 +50,32 @@ class channel {
     }
     if (!tls_) return;
     ctx_.reset(SSL_CTX_new(TLS_client_method()));
-    if (ctx_) ssl_.reset(SSL_new(ctx_.get()));
+    if (ctx_) {
+      SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+      SSL_CTX_set_default_verify_paths(ctx_.get());
+      // Without a local CA (a proxy started with --cert only), the system's roots alone decide.
+      if (SSL_CTX_load_verify_locations(ctx_.get(), ca_file.c_str(), nullptr) != 1) ERR_clear_error();
+      ssl_.reset(SSL_new(ctx_.get()));
+    }
     if (!ssl_ || SSL_set_fd(ssl_.get(), fd_) != 1 || !set_server_name(ssl_.get()) ||
-        SSL_connect(ssl_.get()) != 1)
+        SSL_set1_host(ssl_.get(), "localhost") != 1) {
       close();
+      return;
+    }
+    if (SSL_connect(ssl_.get()) != 1) {
+      const long verdict = SSL_get_verify_result(ssl_.get());
+      if (verdict != X509_V_OK) untrusted_ = X509_verify_cert_error_string(verdict);
+      ERR_clear_error();
+      close();
+    }
   }
   ~channel() { close(); }
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
 
   bool ok() const { return fd_ >= 0; }
+  // Why the proxy's certificate was refused; empty when it was not.
+  const std::string& untrusted() const { return untrusted_; }
   bool send(const std::string& bytes) {
     if (tls_) return SSL_write(ssl_.get(), bytes.data(), static_cast<int>(bytes.size())) > 0;
     return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
@@ -84,6 +103,7 @@ class channel {
   };
   bool tls_;
   int fd_ = -1;
+  std::string untrusted_;
   std::unique_ptr<SSL_CTX, ssl_free> ctx_;
   std::unique_ptr<SSL, ssl_free> ssl_;
 };
@@ -93,9 +113,24 @@ std::string get_request(const std::string& target, std::uint16_t port) {
          "\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
 }
 
+// The local CA the proxy's certificate must chain to.
+std::string local_ca_file() {
+  return ca_cert_path(home_folder());
+}
+
+// The CA file as the contract prints paths in the home folder: ~/.privateconnect when it is the default.
+std::string shown_ca_file() {
+  const std::string home = home_folder();
+  const char* custom = std::getenv("PRIVATECONNECT_HOME");
+  const char* user_home = std::getenv("HOME");
+  if ((!custom || !*custom) && user_home && home == std::string(user_home) + "/.privateconnect")
+    return "~/.privateconnect/certs/ca.crt";
+  return ca_cert_path(home);
+}
+
 // The body of a whole response to a GET (Connection: close); nullopt unless it answered 200.
 std::optional<std::string> fetch(const proxy_state& s, const std::string& target) {
-  channel c(s);
+  channel c(s, local_ca_file());
   if (!c.ok() || !c.send(get_request(target, s.port))) return std::nullopt;
   std::string response;
   for (int reads = 0; reads < 1'000'000 && c.receive(&response, 10); ++reads) {
@@ -128,7 +163,7 @@ std::string line_of(const json::object& r, const proxy_state& s) {
 }
 
 int follow(const proxy_state& s, const requests_args& args) {
-  channel c(s);
+  channel c(s, local_ca_file());
   if (!c.ok() || !c.send(get_request("/_connect/events", s.port))) {
     std::cerr << "[x] Cannot reach the proxy on port " << s.port << "\n";
     return 1;
@@ -168,6 +203,14 @@ int run_requests(const requests_args& args) {
   if (!running) {
     std::cerr << "[!] Proxy is not running.\n";
     return 1;
+  }
+  if (running->tls) {
+    const channel probe(*running, local_ca_file());
+    if (!probe.untrusted().empty()) {
+      std::cerr << "[x] The proxy's certificate is not from the local CA (" << shown_ca_file()
+                << "): " << probe.untrusted() << "\n";
+      return 1;
+    }
   }
   if (!args.har.empty()) {
     const std::optional<std::string> har = fetch(*running, "/_connect/requests.har");

@@ -4,12 +4,84 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <cmath>
+#include <cstdio>
 #include <ctime>
 
 namespace cproxy::inspect {
 namespace {
 
 namespace json = boost::json;
+
+// A duration in milliseconds as a plain decimal, to the microsecond it was measured in ("4.2", "12",
+// "0.015"): Boost.JSON would write a double as "4.2E0", which a reader of the JSON takes for noise.
+void write_decimal(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    out += "null";
+    return;
+  }
+  char buf[64];
+  const int n = std::snprintf(buf, sizeof buf, "%.3f", d);
+  std::string_view text(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  while (text.ends_with('0')) text.remove_suffix(1);
+  if (text.ends_with('.')) text.remove_suffix(1);
+  if (text == "-0") text = "0";
+  out += text;
+}
+
+// json::serialize, but with doubles as write_decimal writes them; strings are escaped by Boost.JSON.
+void write_json(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      out += "null";
+      return;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      return;
+    case json::kind::int64:
+      out += std::to_string(v.get_int64());
+      return;
+    case json::kind::uint64:
+      out += std::to_string(v.get_uint64());
+      return;
+    case json::kind::double_:
+      write_decimal(out, v.get_double());
+      return;
+    case json::kind::string:
+      out += json::serialize(v.get_string());
+      return;
+    case json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const json::value& e : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        write_json(out, e);
+      }
+      out += ']';
+      return;
+    }
+    case json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const json::key_value_pair& kv : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += json::serialize(kv.key());
+        out += ':';
+        write_json(out, kv.value());
+      }
+      out += '}';
+      return;
+    }
+  }
+}
+
+std::string text_of(const json::value& v) {
+  std::string out;
+  write_json(out, v);
+  return out;
+}
 
 json::value nullable_ms(double ms) {
   if (ms < 0) return nullptr;
@@ -238,7 +310,7 @@ std::string base64(std::string_view s) {
 }
 
 std::string summary_json(const record& r) {
-  return json::serialize(summary(r));
+  return text_of(summary(r));
 }
 
 std::string list_json(const std::vector<record_ptr>& records) {
@@ -246,14 +318,14 @@ std::string list_json(const std::vector<record_ptr>& records) {
   for (const record_ptr& r : records) a.push_back(summary(*r));
   json::object o;
   o["requests"] = std::move(a);
-  return json::serialize(o);
+  return text_of(o);
 }
 
 std::string detail_json(const record& r) {
   json::object o = summary(r);
   o["request"] = message(r.request_headers(), r.request_body);
   o["response"] = message(r.response_headers(), r.response_body);
-  return json::serialize(o);
+  return text_of(o);
 }
 
 std::string har_json(const std::vector<record_ptr>& records, bool redact, const std::string& version) {
@@ -270,7 +342,7 @@ std::string har_json(const std::vector<record_ptr>& records, bool redact, const 
   log["entries"] = std::move(entries);
   json::object o;
   o["log"] = std::move(log);
-  return json::serialize(o);
+  return text_of(o);
 }
 
 }  // namespace cproxy::inspect

@@ -75,8 +75,12 @@ coro::task<exchange_end> open_tunnel(client_side* c, exchange* ex) {
   if (sent.ec) co_return exchange_end::close;
   ex->response_bytes = established.size();
   byte_buffer nothing;
-  co_await tunnel(c->stream, &c->in, d.stream.get(), &nothing, c->env->options->timeouts.tunnel_idle,
-                  c->w->splice);
+  const tunnel_bytes moved = co_await tunnel(c->stream, &c->in, d.stream.get(), &nothing,
+                                             c->env->options->timeouts.tunnel_idle, c->w->splice);
+  // A tunnel's record counts what went through it: the client's bytes as the request's, the upstream's
+  // added to the answer head.
+  ex->request_body_bytes += moved.to_upstream;
+  ex->response_bytes += moved.to_client;
   co_return exchange_end::close;
 }
 

@@ -126,8 +126,10 @@ coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, 
 coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to,
                                           io::duration idle, const bool* stop) {
   relay_outcome out;
-  out.write_error = co_await flush_pending(pending, pending->size(), to, idle);
+  const std::size_t first = pending->size();
+  out.write_error = co_await flush_pending(pending, first, to, idle);
   if (out.write_error) co_return out;
+  out.bytes = first;
   const std::unique_ptr<std::byte[]> buf = copy_buffer(copy_buffer_size);
   for (;;) {
     if (stop != nullptr && *stop) co_return out;
@@ -151,6 +153,7 @@ namespace {
 struct tunnel_state {
   io::stream* ends[2];
   bool failed = false;
+  std::uint64_t moved[2] = {0, 0};  // by the index of the end the bytes came from
 };
 
 coro::task<void> one_way(tunnel_state* st, int from_index, byte_buffer* pending, io::duration idle,
@@ -161,11 +164,14 @@ coro::task<void> one_way(tunnel_state* st, int from_index, byte_buffer* pending,
   io::socket* in = from->plain_socket();
   io::socket* out = to->plain_socket();
   if (may_splice && in && out) {
-    r.write_error = co_await flush_pending(pending, pending->size(), to, idle);
+    const std::size_t first = pending->size();
+    r.write_error = co_await flush_pending(pending, first, to, idle);
+    if (r.ok()) r.bytes = first;
     while (r.ok() && !st->failed) {
       const io::io_result moved = co_await in->splice_to(*out, 1 << 20, idle);
       if (moved.ec) r.read_error = moved.ec;
       if (moved.ec || moved.bytes == 0) break;
+      r.bytes += moved.bytes;
     }
   } else {
     // Once the other direction failed and cancelled both ends, a read this one starts afterwards (its
@@ -173,6 +179,7 @@ coro::task<void> one_way(tunnel_state* st, int from_index, byte_buffer* pending,
     // `idle` (found by the in-process fault sweep, tests/unit/proxy).
     r = co_await relay_until_eof(from, pending, to, idle, &st->failed);
   }
+  st->moved[from_index] = r.bytes;
   if (r.ok() && !st->failed) {
     to->shutdown_send();  // pass the half-close on: the other direction may still be talking
   } else if (!st->failed) {
@@ -184,13 +191,14 @@ coro::task<void> one_way(tunnel_state* st, int from_index, byte_buffer* pending,
 
 }  // namespace
 
-coro::task<void> tunnel(io::stream* client, byte_buffer* client_pending, io::stream* upstream,
-                        byte_buffer* upstream_pending, io::duration idle, bool may_splice) {
+coro::task<tunnel_bytes> tunnel(io::stream* client, byte_buffer* client_pending, io::stream* upstream,
+                                byte_buffer* upstream_pending, io::duration idle, bool may_splice) {
   tunnel_state st{{client, upstream}};
   coro::scope directions;
   directions.spawn(one_way(&st, 0, client_pending, idle, may_splice));
   directions.spawn(one_way(&st, 1, upstream_pending, idle, may_splice));
   co_await directions.join();
+  co_return tunnel_bytes{st.moved[0], st.moved[1]};
 }
 
 }  // namespace cproxy::proxy

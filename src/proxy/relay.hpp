@@ -32,8 +32,14 @@ coro::task<relay_outcome> relay_chunked(io::stream* from, byte_buffer* pending, 
 // its next read once set: a read started after the tunnel cancelled its ends would wait for `idle`.
 coro::task<relay_outcome> relay_until_eof(io::stream* from, byte_buffer* pending, io::stream* to,
                                           io::duration idle, const bool* stop = nullptr);
+// The bytes a tunnel moved each way (those already read past the heads included), for the exchange's
+// record: a tunnel is one exchange whose sizes are what went through it.
+struct tunnel_bytes {
+  std::uint64_t to_upstream = 0;
+  std::uint64_t to_client = 0;
+};
 // Both directions until both ends have closed, or either fails, or nothing moves for `idle`.
-coro::task<void> tunnel(io::stream* client, byte_buffer* client_pending, io::stream* upstream,
-                        byte_buffer* upstream_pending, io::duration idle, bool may_splice);
+coro::task<tunnel_bytes> tunnel(io::stream* client, byte_buffer* client_pending, io::stream* upstream,
+                                byte_buffer* upstream_pending, io::duration idle, bool may_splice);
 
 }  // namespace cproxy::proxy

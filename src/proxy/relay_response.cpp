@@ -127,7 +127,9 @@ coro::task<response_outcome> switch_protocols(client_side* c, exchange* ex, io::
   const io::io_result sent = co_await c->stream->write_all(bytes_of(switching), t.idle);
   if (sent.ec) co_return response_outcome{exchange_end::close, false, std::nullopt};
   ex->response_bytes = switching.size();
-  co_await tunnel(c->stream, &c->in, up, up_in, t.tunnel_idle, false);
+  const tunnel_bytes moved = co_await tunnel(c->stream, &c->in, up, up_in, t.tunnel_idle, false);
+  ex->request_body_bytes += moved.to_upstream;  // as open_tunnel counts a CONNECT tunnel's bytes
+  ex->response_bytes += moved.to_client;
   co_return response_outcome{exchange_end::close, false, std::nullopt};
 }
 

@@ -1,6 +1,7 @@
 // `connect proxy requests` (product.md, Inspector: CLI) against a real daemon in an isolated home: the list
 // line by line (compared exactly, built from the API's own values), --json, --route, --har, --follow
-// printing a request made after it started, and exit 1 when no proxy runs. Both io backends.
+// printing a request made after it started, and exit 1 when no proxy runs; over HTTPS, the proxy's
+// certificate checked against the home's local CA (a planted other CA makes it refuse). Both io backends.
 #include <boost/json.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "isolated_home.hpp"
+#include "run_program.hpp"
 #include "support/built_backends.hpp"
 #include "support/posix_server.hpp"
 
@@ -110,6 +112,40 @@ BOOST_DATA_TEST_CASE(lists_exports_and_follows_the_running_proxys_requests,
   BOOST_TEST(stopped.code == 1);
   BOOST_TEST(stopped.err == "[!] Proxy is not running.\n");
   BOOST_TEST(stopped.out == "");
+}
+
+BOOST_DATA_TEST_CASE(over_https_the_proxys_certificate_must_come_from_the_local_ca,
+                     bdata::make(cproxy::test::built_backends), io) {
+  isolated_home h;
+  const unsigned port = free_port();
+  const run_result start =
+      run(h, {"proxy", "start", "--https", "--port", std::to_string(port), "--threads", "1", "--io", io});
+  BOOST_REQUIRE_MESSAGE(start.code == 0, start.err);
+  // Plain HTTP to an HTTPS proxy is redirected, and recorded: a line for the list to show.
+  http_request(port, "GET /tls/one HTTP/1.1\r\nHost: api.localhost\r\nConnection: close\r\n\r\n", 10s);
+  run_result trusted;
+  for (int i = 0; i < 100 && trusted.out.find("/tls/one") == std::string::npos; ++i) {
+    trusted = run(h, {"proxy", "requests"});
+    if (trusted.out.find("/tls/one") == std::string::npos) std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST(trusted.code == 0);
+  BOOST_TEST(trusted.err == "");
+  BOOST_TEST(trusted.out.find(" GET https://api.localhost/tls/one ") != std::string::npos, trusted.out);
+
+  // Another CA where the home's was: the running proxy's certificate no longer chains to it.
+  const std::string ca = h.home.path + "/certs/ca.crt";
+  const program_result planted = run_program(
+      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+       "-subj", "/CN=planted CA", "-days", "1", "-keyout", h.home.path + "/planted.key", "-out", ca},
+      {});
+  BOOST_REQUIRE_MESSAGE(planted.code == 0, planted.err);
+  const run_result refused = run(h, {"proxy", "requests"});
+  BOOST_TEST(refused.code == 1);
+  BOOST_TEST(refused.out == "");
+  BOOST_TEST(refused.err == "[x] The proxy's certificate is not from the local CA (" + ca +
+                                "): unable to get local issuer certificate\n");
+  BOOST_TEST(run(h, {"proxy", "requests", "--follow"}).code == 1);
+  BOOST_TEST(run(h, {"proxy", "stop"}).out == "[ok] Proxy stopped.\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
