@@ -21,6 +21,7 @@ enum class failure_kind {
   upstream_stalled,  // the upstream stopped reading the request (its body): 502
   invalid_response,  // an unparsable or ambiguous response head, or a 101 nobody asked for: 502
   unreachable,       // the route's address cannot be dialled at all: 502 with the reason
+  route_gone,        // the route went away while the request was held (hold.cpp): a new request's 404
 };
 
 struct failure {
@@ -34,6 +35,8 @@ struct failure {
   std::string detail;  // for the log line and, where the contract puts it there, the JSON reason
   // Its log line is written already: a held request's refusal, which its outage's lines tell (hold.cpp).
   bool logged = false;
+  // route_gone: the whole 404, made where the newest route table is at hand (its "available" list).
+  std::string answer{};
 };
 
 inline failure downstream_failure(failure_kind kind, std::string detail = {}) {

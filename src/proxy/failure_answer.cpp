@@ -59,6 +59,9 @@ failure_answer answer_for(const failure& f, const route::route* route, std::stri
     case failure_kind::unreachable:
       a = {502, bad_gateway_response(name, f.detail, html), concat({"502 ", name, ": ", f.detail})};
       break;
+    case failure_kind::route_gone:
+      a = {404, f.answer, {}};  // like the 404 of a name never routed: no line of its own
+      break;
   }
   if (f.response_started) {
     // Closing is all that is left; an upstream that broke off its own response is still worth a line.

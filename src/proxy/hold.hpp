@@ -23,7 +23,8 @@ struct hold_waiter;
 
 // The requests one worker holds for one upstream. One of them, the prober, retries the connect with
 // backoff; the others wait on a timer until their hold ends or the prober wakes them (by cancelling that
-// timer), so a held request costs a frame and a timer, no thread and no polling of its own.
+// timer), so a held request costs a frame, a timer and a pending read on its client (which notices a
+// hang-up), no thread and no polling of its own.
 struct hold_line {
   hold_waiter* prober = nullptr;
   std::list<hold_waiter*> waiting;  // arrival order: the order they are released in
@@ -47,7 +48,9 @@ class upstream_holds {
 
 // `refused` is the connect_upstream stage's refused dial. Holds the request while the rule allows,
 // and returns the connection once the upstream answers, or the failure to answer with: the refusal
-// (marked as logged: the outage has its own lines), or what a later dial ran into.
+// (marked as logged: the outage has its own lines), what a later dial ran into, route_gone (the name
+// is no longer routed: the 404 at once; a name routed elsewhere is held there instead, `ex->route`
+// then names the new route), or client_gone (the client hung up while held: nothing was sent).
 coro::task<dial_result> hold_upstream(client_side* c, exchange* ex, dial_result refused);
 
 }  // namespace cproxy::proxy

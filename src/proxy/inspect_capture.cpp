@@ -38,6 +38,8 @@ std::string error_text(const exchange& ex) {
         return "invalid upstream response";
       case failure_kind::unreachable:
         return "upstream unreachable";
+      case failure_kind::route_gone:
+        return "service not found";
     }
   }
   if (ex.route == nullptr) {
