@@ -15,6 +15,7 @@
 #include "http/digest.hpp"
 #include "http/h2_frames.hpp"
 #include "http/proxy_fixture.hpp"
+#include "http/proxy_rss.hpp"
 #include "http/run_program.hpp"
 #include "http/upstreams.hpp"
 #include "http/websocket_echo.hpp"
@@ -597,10 +598,12 @@ BOOST_DATA_TEST_CASE(floods_end_the_attackers_connection_while_others_are_served
         for (int i = 0; i < 4000; ++i) burst += h2::frame(h2::continuation, 0, 1, h2::literal("x-c", "v"));
         break;
     }
-    // The attacker never reads; the sends may fail once the proxy has closed: that is the point.
-    for (int round = 0; round < 1000 && c.send(burst, 2s); ++round) {
-    }
+    // The attacker never reads; the sends may fail once the proxy has closed: that is the point. The
+    // proxy's memory is sampled as it goes and after.
+    rss_peak rss(proxy.home());
+    for (int round = 0; round < 1000 && c.send(burst, 2s); ++round) rss.sample();
     BOOST_TEST(c.wait_closed(20s), "the attacker's connection is still open");
+    rss.sample();
     // The defence that ended it says so in one line.
     const auto line_until = std::chrono::steady_clock::now() + 5s;
     while (count_of(proxy.output(), defence_line(kind)) == lines_before &&
@@ -610,6 +613,11 @@ BOOST_DATA_TEST_CASE(floods_end_the_attackers_connection_while_others_are_served
     const auto [ok, asked] = good.get();
     BOOST_TEST(ok == asked, ok << " of " << asked << " good requests succeeded");
     BOOST_TEST(asked > 0);
+    rss.sample();
+    BOOST_TEST_MESSAGE(name_of(kind) << " (" << io << "): peak RSS " << rss.peak() << " KiB over "
+                                     << rss.samples() << " samples");
+    BOOST_TEST(rss.peak() > 0u);
+    BOOST_TEST(rss.peak() < flood_rss_limit_kib);
     if (kind == flood::rapid_reset)
       BOOST_TEST(env.api.requests_for("/slow/reset").size() - slow_before <= 512u,
                  "reset streams still reached the upstream without bound");
@@ -655,7 +663,9 @@ BOOST_DATA_TEST_CASE(a_zero_window_held_forever_is_bounded_by_the_idle_timeout, 
                        h2::block(h2::get_request(authority, "/download/zero-window-" + std::string(io))))));
   bool reset = false, away = false;
   std::size_t data_bytes = 0;
+  rss_peak rss(proxy.home());
   for (int i = 0; i < 50 && !(reset && away); ++i) {
+    rss.sample();
     const auto f = h2::read_frame(c, 20s);
     if (!f) break;
     if (f->type == h2::settings && !(f->flags & h2::ack)) c.send(h2::frame(h2::settings, h2::ack, 0, ""));
@@ -667,6 +677,11 @@ BOOST_DATA_TEST_CASE(a_zero_window_held_forever_is_bounded_by_the_idle_timeout, 
   BOOST_TEST(reset, "the stalled stream was not reset");
   BOOST_TEST(away, "the connection did not end");
   BOOST_TEST(c.wait_closed(10s));
+  rss.sample();
+  BOOST_TEST_MESSAGE("zero window (" << io << "): peak RSS " << rss.peak() << " KiB over " << rss.samples()
+                                     << " samples");
+  BOOST_TEST(rss.peak() > 0u);
+  BOOST_TEST(rss.peak() < flood_rss_limit_kib);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
