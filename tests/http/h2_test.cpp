@@ -434,33 +434,165 @@ BOOST_DATA_TEST_CASE(malformed_streams_are_reset_and_never_reach_an_upstream, bd
   BOOST_TEST(env.api.requests_for(t).empty());
 }
 
-BOOST_DATA_TEST_CASE(a_header_list_over_64_kib_gets_431_and_an_hpack_bomb_stays_bounded,
-                     bdata::make(backends), io) {
+// A good client's requests on connections of its own while an attacker works: how many succeeded of how
+// many were asked.
+std::future<std::pair<int, int>> good_client(proxy_instance& proxy, const std::string& authority, int count) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port()) + "/t/good";
+  return std::async(std::launch::async, [url, authority, count] {
+    int ok = 0, asked = 0;
+    while (asked < count) {
+      ++asked;
+      const auto r = curl({"--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                           "Host: " + authority, url},
+                          10);
+      if (r.status == 0 && r.out == "200") ++ok;
+    }
+    return std::make_pair(ok, asked);
+  });
+}
+
+// A header list over 64 KiB (literal fields, as a client that misjudged the limit sends them) is answered
+// 431, as an HTTP/1.1 head over 64 KiB is, and the connection goes on.
+BOOST_DATA_TEST_CASE(a_header_list_over_64_kib_gets_431, bdata::make(backends), io) {
   proxy_instance& proxy = env.proxies.get(io);
   const std::string authority = "api.localhost:" + std::to_string(proxy.port());
+  const std::string target = std::string("/t/big-head-") + io;
+  h2::fields big = h2::get_request(authority, target);
+  for (int i = 0; i < 70; ++i) big.emplace_back("x-big-" + std::to_string(i), std::string(1000, 'h'));
+  const std::string block = h2::block(big);  // about 71 KB: HEADERS, then CONTINUATION frames of 16 KiB
+  std::string frames;
+  for (std::size_t at = 0; at < block.size(); at += 16384) {
+    const bool first = at == 0, last = at + 16384 >= block.size();
+    frames +=
+        h2::frame(first ? h2::headers : h2::continuation,
+                  (first ? h2::end_stream : 0) | (last ? h2::end_headers : 0), 1, block.substr(at, 16384));
+  }
   raw_client c(proxy.port());
   BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
-  BOOST_REQUIRE(c.send(std::string(h2::preface) + h2::settings_frame({})));
-  // A 4000-byte field into the dynamic table, then referenced 4000 times: 16 MB of fields from 8 KB.
-  std::string bomb = h2::block(h2::get_request(authority, std::string("/t/bomb-") + io)) +
-                     h2::literal("x-bomb", std::string(4000, 'b'), /*indexed=*/true);
-  for (int i = 0; i < 4000; ++i) bomb += h2::indexed_field(62);
-  BOOST_REQUIRE(c.send(h2::frame(h2::headers, h2::end_stream | h2::end_headers, 1, bomb)));
+  BOOST_REQUIRE(c.send(std::string(h2::preface) + h2::settings_frame({}) + frames));
+  std::optional<h2::frame_in> head;
   bool ended = false;
-  std::string status_block;
   for (int i = 0; i < 50 && !ended; ++i) {
     const auto f = h2::read_frame(c, 10s);
-    if (!f) break;
-    if (f->type == h2::headers && f->stream == 1) status_block = f->payload;
-    ended =
-        (f->stream == 1 && (f->flags & h2::end_stream || f->type == h2::rst_stream)) || f->type == h2::goaway;
+    BOOST_REQUIRE_MESSAGE(f, "no end of stream 1");
+    BOOST_TEST_REQUIRE(f->type != h2::goaway);
+    BOOST_TEST_REQUIRE(f->type != h2::rst_stream);
+    if (f->type == h2::headers && f->stream == 1) head = f;
+    ended = f->stream == 1 && (f->flags & h2::end_stream);
   }
-  BOOST_TEST(ended, "no end of stream 1 or of the connection");
-  if (!status_block.empty()) BOOST_TEST(h2::status_of(status_block) != 200);
-  BOOST_TEST(env.api.requests_for(std::string("/t/bomb-") + io).empty());
-  // The proxy is still there and serves.
-  const answer a = ask(proto::h2c, proxy, "/t/after-bomb", authority);
-  BOOST_TEST(a.status == 200);
+  BOOST_REQUIRE(head);
+  BOOST_TEST(h2::status_of(head->payload) == 431);
+  BOOST_TEST(env.api.requests_for(target).empty());
+  // The same connection serves the next stream.
+  BOOST_REQUIRE(c.send(h2::frame(h2::headers, h2::end_stream | h2::end_headers, 3,
+                                 h2::block(h2::get_request(authority, target + "/after")))));
+  bool answered = false;
+  for (int i = 0; i < 50 && !answered; ++i) {
+    const auto f = h2::read_frame(c, 10s);
+    BOOST_REQUIRE(f);
+    answered = f->stream == 3 && (f->flags & h2::end_stream);
+  }
+  BOOST_TEST(answered);
+}
+
+// An HPACK bomb: a 4000-byte field put in the dynamic table, then referenced 4000 times, 16 MB of
+// fields from 8 KB. Past 256 KiB decoded the connection ends with GOAWAY ENHANCE_YOUR_CALM; nothing of
+// it reaches an upstream, the proxy's memory stays bounded over ten bombs, and a client on another
+// connection is served meanwhile.
+BOOST_DATA_TEST_CASE(an_hpack_bomb_ends_its_connection_with_enhance_your_calm, bdata::make(backends), io) {
+  proxy_instance& proxy = env.proxies.get(io);
+  const std::string authority = "api.localhost:" + std::to_string(proxy.port());
+  const std::string line = "ended: header list over 256 KiB (HPACK bomb)";
+  const std::size_t lines_before = count_of(proxy.output(), line);
+  const std::string target = std::string("/t/bomb-") + io;
+  std::string bomb = h2::block(h2::get_request(authority, target)) +
+                     h2::literal("x-bomb", std::string(4000, 'b'), /*indexed=*/true);
+  for (int i = 0; i < 4000; ++i) bomb += h2::indexed_field(62);
+  auto good = good_client(proxy, authority, 10);
+  rss_peak rss(proxy.home());
+  constexpr int bombs = 10;
+  for (int n = 0; n < bombs; ++n) {
+    BOOST_TEST_CONTEXT("bomb " << n) {
+      raw_client c(proxy.port());
+      BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+      BOOST_REQUIRE(c.send(std::string(h2::preface) + h2::settings_frame({}) +
+                           h2::frame(h2::headers, h2::end_stream | h2::end_headers, 1, bomb)));
+      rss.sample();
+      std::optional<h2::frame_in> away;
+      for (int i = 0; i < 20 && !away; ++i) {
+        const auto f = h2::read_frame(c, 10s);
+        BOOST_REQUIRE_MESSAGE(f, "no GOAWAY");
+        BOOST_TEST(!(f->stream == 1 && (f->type == h2::headers || f->type == h2::data)),
+                   "stream 1 was answered");
+        if (f->type == h2::goaway) away = f;
+      }
+      BOOST_REQUIRE(away);
+      BOOST_TEST(away->error() == h2::enhance_your_calm);
+      BOOST_TEST(c.wait_closed(10s), "the bomb's connection is still open");
+      rss.sample();
+    }
+  }
+  const auto [ok, asked] = good.get();
+  BOOST_TEST(ok == asked, ok << " of " << asked << " good requests succeeded");
+  rss.sample();
+  BOOST_TEST_MESSAGE("HPACK bombs (" << io << "): peak RSS " << rss.peak() << " KiB over " << rss.samples()
+                                     << " samples");
+  BOOST_TEST(rss.peak() > 0u);
+  BOOST_TEST(rss.peak() < flood_rss_limit_kib);
+  BOOST_TEST(env.api.requests_for(target).empty());
+  BOOST_TEST(wait_for_text([&] { return std::to_string(count_of(proxy.output(), line) - lines_before); },
+                           std::to_string(bombs), 5s, 50ms),
+             proxy.output());
+}
+
+// product.md, HTTP/2 limits: 128 concurrent streams. 128 streams whose upstream holds them 3 s, then a
+// 129th, all sent before the client acknowledged the proxy's SETTINGS (as a browser's first burst is):
+// nghttp2 refuses the 129th with RST_STREAM REFUSED_STREAM (RFC 9113 section 5.1.2; a stream error, so
+// the client may retry it), it never reaches the upstream, and the 128 complete.
+BOOST_DATA_TEST_CASE(a_129th_concurrent_stream_is_refused_and_the_128_complete, bdata::make(backends), io) {
+  proxy_instance& proxy = env.proxies.get(io);
+  const std::string authority = "api.localhost:" + std::to_string(proxy.port());
+  const std::string base = std::string("/slow/limit-") + io + "/";
+  constexpr std::uint32_t refused_stream = 7;  // RFC 9113 section 7
+  slow_peak = 0;
+  std::string burst =
+      std::string(h2::preface) + h2::settings_frame({}) + h2::window_update_frame(0, 1u << 30);
+  std::set<std::uint32_t> open;
+  for (std::uint32_t n = 0; n < 128; ++n) {
+    const std::uint32_t id = 2 * n + 1;
+    burst += h2::frame(h2::headers, h2::end_stream | h2::end_headers, id,
+                       h2::block(h2::get_request(authority, base + std::to_string(n))));
+    open.insert(id);
+  }
+  const std::uint32_t extra = 2 * 128 + 1;
+  burst += h2::frame(h2::headers, h2::end_stream | h2::end_headers, extra,
+                     h2::block(h2::get_request(authority, base + "refused")));
+  raw_client c(proxy.port());
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+  BOOST_REQUIRE(c.send(burst));
+  std::optional<h2::frame_in> refused;
+  for (int i = 0; i < 2000 && (!open.empty() || !refused); ++i) {
+    const auto f = h2::read_frame(c, 15s);
+    BOOST_REQUIRE_MESSAGE(f, open.size()
+                                 << " streams still open, 129th " << (refused ? "" : "not ") << "refused");
+    if (f->type == h2::settings && !(f->flags & h2::ack))
+      BOOST_REQUIRE(c.send(h2::frame(h2::settings, h2::ack, 0, "")));
+    BOOST_TEST_REQUIRE(f->type != h2::goaway, "GOAWAY " << f->error());
+    if (f->type == h2::rst_stream) {
+      BOOST_TEST_REQUIRE(f->stream == extra, "stream " << f->stream << " was reset: " << f->error());
+      refused = f;
+    }
+    if (f->stream == extra)
+      BOOST_TEST(f->type == h2::rst_stream, "the 129th got frame type " << int(f->type));
+    if ((f->type == h2::data || f->type == h2::headers) && (f->flags & h2::end_stream)) open.erase(f->stream);
+  }
+  BOOST_REQUIRE(refused);
+  BOOST_TEST(refused->error() == refused_stream);
+  BOOST_TEST(open.empty());
+  // The 128 were at the upstream at once when the 129th came, and it never got there.
+  BOOST_TEST(slow_peak.load() == 128);
+  BOOST_TEST(env.api.requests_for(base).size() == 128u);
+  BOOST_TEST(env.api.requests_for(base + "refused").empty());
 }
 
 BOOST_DATA_TEST_CASE(websocket_over_h2_is_an_http11_upgrade_upstream, bdata::make(backends), io) {

@@ -27,6 +27,9 @@ namespace cproxy::proxy::h2 {
 // The request header list bound (name + value + 32 per field, RFC 9113 section 6.5.2): the HTTP/1.1
 // head limit, so a list over it is answered 431 as an HTTP/1.1 head over 64 KiB is.
 inline constexpr std::size_t header_list_limit = http::header_limit;
+// A header block that decodes past this is an HPACK bomb (a few KiB of indexed references expanding
+// to megabytes), not a client that misjudged the limit: the connection ends with ENHANCE_YOUR_CALM.
+inline constexpr std::size_t hpack_bomb_limit = 4 * header_list_limit;
 
 class h2_stream final : public io::stream {
  public:
@@ -43,6 +46,8 @@ class h2_stream final : public io::stream {
   // nghttp2 closed the stream (both ends done, or a reset by either side).
   void peer_closed() noexcept;
   bool head_too_large() const noexcept { return header_bytes_ > header_list_limit; }
+  // The decoded size of the request's header block.
+  std::size_t block_bytes() const noexcept { return header_bytes_; }
   bool is_websocket() const noexcept { return websocket_; }
 
   // The response body for nghttp2's data provider.
