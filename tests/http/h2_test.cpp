@@ -93,10 +93,12 @@ std::ostream& operator<<(std::ostream& out, proto p) {
 
 struct h2_env {
   upstream_server api{"api", api_upstream, /*record_raw=*/false};
+  scripted_upstream rec{"rec"};  // keeps the exact bytes it receives
   unsigned dead = closed_port();
   proxy_config config(std::vector<std::string> args) {
-    return proxy_config{
-        .routes = {{"api", api.port(), ""}, {"down", dead, ""}}, .extra = "", .args = std::move(args)};
+    return proxy_config{.routes = {{"api", api.port(), ""}, {"rec", rec.port(), ""}, {"down", dead, ""}},
+                        .extra = "",
+                        .args = std::move(args)};
   }
   proxy_pool proxies{config({"--max-body", std::to_string(max_body)})};
   proxy_pool tls_proxies{config({"--https", "--max-body", std::to_string(max_body)})};
@@ -593,6 +595,45 @@ BOOST_DATA_TEST_CASE(a_129th_concurrent_stream_is_refused_and_the_128_complete, 
   BOOST_TEST(slow_peak.load() == 128);
   BOOST_TEST(env.api.requests_for(base).size() == 128u);
   BOOST_TEST(env.api.requests_for(base + "refused").empty());
+}
+
+// Request trailers (a HEADERS block after DATA, with END_STREAM) reach the HTTP/1.1 upstream as the
+// trailer section of the chunked body the stream becomes, byte for byte.
+BOOST_DATA_TEST_CASE(request_trailers_reach_the_upstream_in_the_chunked_body, bdata::make(backends), io) {
+  proxy_instance& proxy = env.proxies.get(io);
+  const std::string authority = "rec.localhost:" + std::to_string(proxy.port());
+  const std::string target = std::string("/trailers-") + io;
+  raw_client c(proxy.port());
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+  BOOST_REQUIRE(c.send(std::string(h2::preface) + h2::settings_frame({}) +
+                       h2::frame(h2::headers, h2::end_headers, 1,
+                                 h2::block({{":method", "POST"},
+                                            {":scheme", "http"},
+                                            {":authority", authority},
+                                            {":path", target},
+                                            {"te", "trailers"}})) +
+                       h2::frame(h2::data, 0, 1, "hello") + h2::frame(h2::data, 0, 1, " world") +
+                       h2::frame(h2::headers, h2::end_stream | h2::end_headers, 1,
+                                 h2::block({{"x-checksum", "abc"}, {"x-count", "2"}}))));
+  std::optional<h2::frame_in> head;
+  bool ended = false;
+  for (int i = 0; i < 50 && !ended; ++i) {
+    const auto f = h2::read_frame(c, 10s);
+    BOOST_REQUIRE_MESSAGE(f, "no end of stream 1");
+    BOOST_TEST_REQUIRE(f->type != h2::rst_stream, "reset: " << f->error());
+    BOOST_TEST_REQUIRE(f->type != h2::goaway, "GOAWAY: " << f->error());
+    if (f->type == h2::headers && f->stream == 1) head = f;
+    ended = f->stream == 1 && (f->flags & h2::end_stream);
+  }
+  BOOST_REQUIRE(head);
+  BOOST_TEST(h2::status_of(head->payload) == 200);
+  const auto seen = env.rec.server().requests_for(target);
+  BOOST_REQUIRE_EQUAL(seen.size(), 1u);
+  BOOST_TEST(seen[0].chunked);
+  BOOST_TEST(seen[0].body == "hello world");
+  BOOST_TEST(env.rec.server().received("\r\ntransfer-encoding: chunked\r\n"));
+  BOOST_TEST(env.rec.server().received(
+      "\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: abc\r\nx-count: 2\r\n\r\n"));
 }
 
 BOOST_DATA_TEST_CASE(websocket_over_h2_is_an_http11_upgrade_upstream, bdata::make(backends), io) {

@@ -111,8 +111,12 @@ class session {
     if (!st || frame->hd.type != NGHTTP2_HEADERS) return 0;
     const std::string_view n(reinterpret_cast<const char*>(name), namelen);
     const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
-    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    st->add_header(n, v);
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+      st->add_header(n, v);
+    else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS)
+      st->add_trailer(n, v);
+    else
+      return 0;
     if (st->block_bytes() > hpack_bomb_limit) self(user)->hpack_bomb();
     return 0;
   }
@@ -128,7 +132,7 @@ class session {
       st->headers_done(end_stream);
       self(user)->ready_.push_back(frame->hd.stream_id);
     } else if (end_stream) {
-      st->end_request();  // after DATA, or trailers (which HTTP/1.1 upstreams do not get)
+      st->end_request();  // after DATA, or after trailers (which end a chunked body upstream)
     }
     return 0;
   }

@@ -66,6 +66,17 @@ void h2_stream::add_header(std::string_view name, std::string_view value) {
   }
 }
 
+void h2_stream::add_trailer(std::string_view name, std::string_view value) {
+  trailer_bytes_ += name.size() + value.size() + 32;
+  // Only a chunked body has a trailer section in HTTP/1.1; after a Content-Length body (or in a
+  // tunnel) there is nowhere to put them. Past the header list limit they are not kept.
+  if (!chunked_request_ || trailer_bytes_ > header_list_limit) return;
+  trailers_ += name;
+  trailers_ += ": ";
+  trailers_ += value;
+  trailers_ += "\r\n";
+}
+
 void h2_stream::headers_done(bool end_stream) {
   head_done_ = true;
   request_done_ = end_stream;
@@ -122,7 +133,12 @@ void h2_stream::add_data(std::span<const std::uint8_t> data) {
 void h2_stream::end_request() {
   if (request_done_) return;
   request_done_ = true;
-  if (chunked_request_) in_ += "0\r\n\r\n";
+  if (chunked_request_) {
+    in_ += "0\r\n";
+    in_ += trailers_;
+    in_ += "\r\n";
+    trailers_.clear();
+  }
   read_wake_.notify();
 }
 

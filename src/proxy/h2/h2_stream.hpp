@@ -39,6 +39,8 @@ class h2_stream final : public io::stream {
 
   // The request, from the session's nghttp2 callbacks.
   void add_header(std::string_view name, std::string_view value);
+  // A field of the request's trailers (a HEADERS block after DATA, with END_STREAM).
+  void add_trailer(std::string_view name, std::string_view value);
   // The request head is complete: it becomes HTTP/1.1 bytes for the pipeline to read.
   void headers_done(bool end_stream);
   void add_data(std::span<const std::uint8_t> data);
@@ -46,8 +48,8 @@ class h2_stream final : public io::stream {
   // nghttp2 closed the stream (both ends done, or a reset by either side).
   void peer_closed() noexcept;
   bool head_too_large() const noexcept { return header_bytes_ > header_list_limit; }
-  // The decoded size of the request's header block.
-  std::size_t block_bytes() const noexcept { return header_bytes_; }
+  // The decoded size of the header block being received (the request head, or the trailers).
+  std::size_t block_bytes() const noexcept { return head_done_ ? trailer_bytes_ : header_bytes_; }
   bool is_websocket() const noexcept { return websocket_; }
 
   // The response body for nghttp2's data provider.
@@ -89,6 +91,8 @@ class h2_stream final : public io::stream {
   std::vector<std::pair<std::string, std::string>> fields_;
   std::string cookies_;
   std::size_t header_bytes_ = 0;
+  std::string trailers_;  // "name: value\r\n" lines for the chunked body's trailer section
+  std::size_t trailer_bytes_ = 0;
   bool head_done_ = false;
   bool has_length_ = false;
   bool chunked_request_ = false;
