@@ -2,7 +2,8 @@
 // h2, on both io backends. One shared table of routing, error and header cases runs over HTTP/1.1, h2c and
 // h2 with curl and must give the same answers; h2load runs 100 concurrent streams on one connection; 8 MiB
 // bodies go both ways with hashes; raw frames (h2_frames.hpp) play a stream whose reader never reads,
-// malformed streams, WebSocket over HTTP/2 (RFC 8441) and the floods, each beside a well-behaved client.
+// malformed streams, a 129th stream, trailers, WebSocket over HTTP/2 (RFC 8441), HPACK bombs and the
+// floods, each beside a well-behaved client; nghttp shows response trailers.
 #include <boost/json.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
@@ -634,6 +635,41 @@ BOOST_DATA_TEST_CASE(request_trailers_reach_the_upstream_in_the_chunked_body, bd
   BOOST_TEST(env.rec.server().received("\r\ntransfer-encoding: chunked\r\n"));
   BOOST_TEST(env.rec.server().received(
       "\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: abc\r\nx-count: 2\r\n\r\n"));
+}
+
+// A chunked upstream response's trailers go out as a trailing HEADERS frame with END_STREAM (the last
+// DATA frame does not end the stream): names lowercased, OWS trimmed, framing fields left out.
+BOOST_DATA_TEST_CASE(response_trailers_go_out_as_a_trailing_headers_frame, bdata::make(backends), io) {
+  proxy_instance& proxy = env.proxies.get(io);
+  const std::string target = std::string("/resp-trailers-") + io;
+  env.rec.on(target, [](upstream_conn& up, const recorded_request&) {
+    return up.write(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum, X-Count\r\n\r\n"
+        "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nx-count:  2 \r\nContent-Length: 99\r\n\r\n");
+  });
+  const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port()) + target;
+  const auto r = run_program(
+      {"nghttp", "-v", "--no-dep", "-H", ":authority: rec.localhost:" + std::to_string(proxy.port()), url},
+      20s);
+  BOOST_TEST_REQUIRE(r.status == 0, r.out << r.err);
+  const auto at = [&](const std::string& text) { return r.out.find(text); };
+  const auto data = at("recv DATA frame <length=5, flags=0x00, stream_id=1>");
+  const auto checksum = at("recv (stream_id=1) x-checksum: abc\n");
+  const auto count = at("recv (stream_id=1) x-count: 2\n");
+  BOOST_TEST_REQUIRE(data != std::string::npos, r.out);
+  BOOST_TEST_REQUIRE(checksum != std::string::npos, r.out);
+  BOOST_TEST(count != std::string::npos, r.out);
+  BOOST_TEST(checksum > data, r.out);
+  // nghttp prints a frame's fields before the frame: the first frame line after them is the trailing
+  // HEADERS, with END_STREAM | END_HEADERS.
+  const auto frame = r.out.find(" frame <", checksum);
+  BOOST_TEST_REQUIRE(frame != std::string::npos, r.out);
+  const auto line_start = r.out.rfind('\n', frame) + 1;
+  const std::string frame_line = r.out.substr(line_start, r.out.find('\n', frame) - line_start);
+  BOOST_TEST(frame_line.find("recv HEADERS frame <") != std::string::npos, frame_line);
+  BOOST_TEST(frame_line.find("flags=0x05, stream_id=1>") != std::string::npos, frame_line);
+  BOOST_TEST(at("content-length: 99") == std::string::npos, r.out);
+  BOOST_TEST(at("hello") != std::string::npos, r.out);
 }
 
 BOOST_DATA_TEST_CASE(websocket_over_h2_is_an_http11_upgrade_upstream, bdata::make(backends), io) {

@@ -52,7 +52,8 @@ class h2_stream final : public io::stream {
   std::size_t block_bytes() const noexcept { return head_done_ ? trailer_bytes_ : header_bytes_; }
   bool is_websocket() const noexcept { return websocket_; }
 
-  // The response body for nghttp2's data provider.
+  // The response body for nghttp2's data provider; a chunked response's trailers end the stream as a
+  // trailing HEADERS frame.
   ssize_t pull(std::uint8_t* buf, std::size_t length, std::uint32_t* data_flags);
   // The pipeline let go of the stream: a complete response ends it, anything else resets it.
   void finish() noexcept;
@@ -110,7 +111,8 @@ class h2_stream final : public io::stream {
   bool tunnel_ = false;
   std::uint64_t body_left_ = 0;
   http::chunked_scanner chunks_;
-  std::string out_;  // body bytes for DATA frames
+  std::string trailer_lines_;  // a chunked response's trailer section, "name: value\n" lines
+  std::string out_;            // body bytes for DATA frames
   std::size_t out_pos_ = 0;
   bool body_done_ = false;
   bool head_submitted_ = false;
