@@ -14,7 +14,8 @@ bool is_ctl(unsigned char c) noexcept {
 }
 }  // namespace
 
-chunked_scanner::status chunked_scanner::feed(std::string_view bytes, std::size_t& used, std::string* data) {
+chunked_scanner::status chunked_scanner::feed(std::string_view bytes, std::size_t& used, std::string* data,
+                                              std::string* trailers) {
   std::size_t i = 0;
   while (i < bytes.size()) {
     const char c = bytes[i];
@@ -74,6 +75,7 @@ chunked_scanner::status chunked_scanner::feed(std::string_view bytes, std::size_
           return status::invalid;
         } else {
           state_ = state::trailer;
+          if (trailers) trailers->push_back(c);
         }
         ++i;
         break;
@@ -82,11 +84,14 @@ chunked_scanner::status chunked_scanner::feed(std::string_view bytes, std::size_
           state_ = state::trailer_lf;
         } else if (is_ctl(static_cast<unsigned char>(c))) {
           return status::invalid;
+        } else if (trailers) {
+          trailers->push_back(c);
         }
         ++i;
         break;
       case state::trailer_lf:
         if (c != '\n') return status::invalid;
+        if (trailers) trailers->push_back('\n');
         state_ = state::trailer_start;
         ++i;
         break;

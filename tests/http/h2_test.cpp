@@ -2,7 +2,8 @@
 // h2, on both io backends. One shared table of routing, error and header cases runs over HTTP/1.1, h2c and
 // h2 with curl and must give the same answers; h2load runs 100 concurrent streams on one connection; 8 MiB
 // bodies go both ways with hashes; raw frames (h2_frames.hpp) play a stream whose reader never reads,
-// malformed streams, WebSocket over HTTP/2 (RFC 8441) and the floods, each beside a well-behaved client.
+// malformed streams, a 129th stream, trailers, WebSocket over HTTP/2 (RFC 8441), HPACK bombs and the
+// floods, each beside a well-behaved client; nghttp shows response trailers.
 #include <boost/json.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
@@ -15,6 +16,7 @@
 #include "http/digest.hpp"
 #include "http/h2_frames.hpp"
 #include "http/proxy_fixture.hpp"
+#include "http/proxy_rss.hpp"
 #include "http/run_program.hpp"
 #include "http/upstreams.hpp"
 #include "http/websocket_echo.hpp"
@@ -92,10 +94,12 @@ std::ostream& operator<<(std::ostream& out, proto p) {
 
 struct h2_env {
   upstream_server api{"api", api_upstream, /*record_raw=*/false};
+  scripted_upstream rec{"rec"};  // keeps the exact bytes it receives
   unsigned dead = closed_port();
   proxy_config config(std::vector<std::string> args) {
-    return proxy_config{
-        .routes = {{"api", api.port(), ""}, {"down", dead, ""}}, .extra = "", .args = std::move(args)};
+    return proxy_config{.routes = {{"api", api.port(), ""}, {"rec", rec.port(), ""}, {"down", dead, ""}},
+                        .extra = "",
+                        .args = std::move(args)};
   }
   proxy_pool proxies{config({"--max-body", std::to_string(max_body)})};
   proxy_pool tls_proxies{config({"--https", "--max-body", std::to_string(max_body)})};
@@ -433,33 +437,239 @@ BOOST_DATA_TEST_CASE(malformed_streams_are_reset_and_never_reach_an_upstream, bd
   BOOST_TEST(env.api.requests_for(t).empty());
 }
 
-BOOST_DATA_TEST_CASE(a_header_list_over_64_kib_gets_431_and_an_hpack_bomb_stays_bounded,
-                     bdata::make(backends), io) {
+// A good client's requests on connections of its own while an attacker works: how many succeeded of how
+// many were asked.
+std::future<std::pair<int, int>> good_client(proxy_instance& proxy, const std::string& authority, int count) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port()) + "/t/good";
+  return std::async(std::launch::async, [url, authority, count] {
+    int ok = 0, asked = 0;
+    while (asked < count) {
+      ++asked;
+      const auto r = curl({"--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                           "Host: " + authority, url},
+                          10);
+      if (r.status == 0 && r.out == "200") ++ok;
+    }
+    return std::make_pair(ok, asked);
+  });
+}
+
+// A header list over 64 KiB (literal fields, as a client that misjudged the limit sends them) is answered
+// 431, as an HTTP/1.1 head over 64 KiB is, and the connection goes on.
+BOOST_DATA_TEST_CASE(a_header_list_over_64_kib_gets_431, bdata::make(backends), io) {
   proxy_instance& proxy = env.proxies.get(io);
   const std::string authority = "api.localhost:" + std::to_string(proxy.port());
+  const std::string target = std::string("/t/big-head-") + io;
+  h2::fields big = h2::get_request(authority, target);
+  for (int i = 0; i < 70; ++i) big.emplace_back("x-big-" + std::to_string(i), std::string(1000, 'h'));
+  const std::string block = h2::block(big);  // about 71 KB: HEADERS, then CONTINUATION frames of 16 KiB
+  std::string frames;
+  for (std::size_t at = 0; at < block.size(); at += 16384) {
+    const bool first = at == 0, last = at + 16384 >= block.size();
+    frames +=
+        h2::frame(first ? h2::headers : h2::continuation,
+                  (first ? h2::end_stream : 0) | (last ? h2::end_headers : 0), 1, block.substr(at, 16384));
+  }
   raw_client c(proxy.port());
   BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
-  BOOST_REQUIRE(c.send(std::string(h2::preface) + h2::settings_frame({})));
-  // A 4000-byte field into the dynamic table, then referenced 4000 times: 16 MB of fields from 8 KB.
-  std::string bomb = h2::block(h2::get_request(authority, std::string("/t/bomb-") + io)) +
-                     h2::literal("x-bomb", std::string(4000, 'b'), /*indexed=*/true);
-  for (int i = 0; i < 4000; ++i) bomb += h2::indexed_field(62);
-  BOOST_REQUIRE(c.send(h2::frame(h2::headers, h2::end_stream | h2::end_headers, 1, bomb)));
+  BOOST_REQUIRE(c.send(std::string(h2::preface) + h2::settings_frame({}) + frames));
+  std::optional<h2::frame_in> head;
   bool ended = false;
-  std::string status_block;
   for (int i = 0; i < 50 && !ended; ++i) {
     const auto f = h2::read_frame(c, 10s);
-    if (!f) break;
-    if (f->type == h2::headers && f->stream == 1) status_block = f->payload;
-    ended =
-        (f->stream == 1 && (f->flags & h2::end_stream || f->type == h2::rst_stream)) || f->type == h2::goaway;
+    BOOST_REQUIRE_MESSAGE(f, "no end of stream 1");
+    BOOST_TEST_REQUIRE(f->type != h2::goaway);
+    BOOST_TEST_REQUIRE(f->type != h2::rst_stream);
+    if (f->type == h2::headers && f->stream == 1) head = f;
+    ended = f->stream == 1 && (f->flags & h2::end_stream);
   }
-  BOOST_TEST(ended, "no end of stream 1 or of the connection");
-  if (!status_block.empty()) BOOST_TEST(h2::status_of(status_block) != 200);
-  BOOST_TEST(env.api.requests_for(std::string("/t/bomb-") + io).empty());
-  // The proxy is still there and serves.
-  const answer a = ask(proto::h2c, proxy, "/t/after-bomb", authority);
-  BOOST_TEST(a.status == 200);
+  BOOST_REQUIRE(head);
+  BOOST_TEST(h2::status_of(head->payload) == 431);
+  BOOST_TEST(env.api.requests_for(target).empty());
+  // The same connection serves the next stream.
+  BOOST_REQUIRE(c.send(h2::frame(h2::headers, h2::end_stream | h2::end_headers, 3,
+                                 h2::block(h2::get_request(authority, target + "/after")))));
+  bool answered = false;
+  for (int i = 0; i < 50 && !answered; ++i) {
+    const auto f = h2::read_frame(c, 10s);
+    BOOST_REQUIRE(f);
+    answered = f->stream == 3 && (f->flags & h2::end_stream);
+  }
+  BOOST_TEST(answered);
+}
+
+// An HPACK bomb: a 4000-byte field put in the dynamic table, then referenced 4000 times, 16 MB of
+// fields from 8 KB. Past 256 KiB decoded the connection ends with GOAWAY ENHANCE_YOUR_CALM; nothing of
+// it reaches an upstream, the proxy's memory stays bounded over ten bombs, and a client on another
+// connection is served meanwhile.
+BOOST_DATA_TEST_CASE(an_hpack_bomb_ends_its_connection_with_enhance_your_calm, bdata::make(backends), io) {
+  proxy_instance& proxy = env.proxies.get(io);
+  const std::string authority = "api.localhost:" + std::to_string(proxy.port());
+  const std::string line = "ended: header list over 256 KiB (HPACK bomb)";
+  const std::size_t lines_before = count_of(proxy.output(), line);
+  const std::string target = std::string("/t/bomb-") + io;
+  std::string bomb = h2::block(h2::get_request(authority, target)) +
+                     h2::literal("x-bomb", std::string(4000, 'b'), /*indexed=*/true);
+  for (int i = 0; i < 4000; ++i) bomb += h2::indexed_field(62);
+  auto good = good_client(proxy, authority, 10);
+  rss_peak rss(proxy.home());
+  constexpr int bombs = 10;
+  for (int n = 0; n < bombs; ++n) {
+    BOOST_TEST_CONTEXT("bomb " << n) {
+      raw_client c(proxy.port());
+      BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+      BOOST_REQUIRE(c.send(std::string(h2::preface) + h2::settings_frame({}) +
+                           h2::frame(h2::headers, h2::end_stream | h2::end_headers, 1, bomb)));
+      rss.sample();
+      std::optional<h2::frame_in> away;
+      for (int i = 0; i < 20 && !away; ++i) {
+        const auto f = h2::read_frame(c, 10s);
+        BOOST_REQUIRE_MESSAGE(f, "no GOAWAY");
+        BOOST_TEST(!(f->stream == 1 && (f->type == h2::headers || f->type == h2::data)),
+                   "stream 1 was answered");
+        if (f->type == h2::goaway) away = f;
+      }
+      BOOST_REQUIRE(away);
+      BOOST_TEST(away->error() == h2::enhance_your_calm);
+      BOOST_TEST(c.wait_closed(10s), "the bomb's connection is still open");
+      rss.sample();
+    }
+  }
+  const auto [ok, asked] = good.get();
+  BOOST_TEST(ok == asked, ok << " of " << asked << " good requests succeeded");
+  rss.sample();
+  BOOST_TEST_MESSAGE("HPACK bombs (" << io << "): peak RSS " << rss.peak() << " KiB over " << rss.samples()
+                                     << " samples");
+  BOOST_TEST(rss.peak() > 0u);
+  BOOST_TEST(rss.peak() < flood_rss_limit_kib);
+  BOOST_TEST(env.api.requests_for(target).empty());
+  BOOST_TEST(wait_for_text([&] { return std::to_string(count_of(proxy.output(), line) - lines_before); },
+                           std::to_string(bombs), 5s, 50ms),
+             proxy.output());
+}
+
+// product.md, HTTP/2 limits: 128 concurrent streams. 128 streams whose upstream holds them 3 s, then a
+// 129th, all sent before the client acknowledged the proxy's SETTINGS (as a browser's first burst is):
+// nghttp2 refuses the 129th with RST_STREAM REFUSED_STREAM (RFC 9113 section 5.1.2; a stream error, so
+// the client may retry it), it never reaches the upstream, and the 128 complete.
+BOOST_DATA_TEST_CASE(a_129th_concurrent_stream_is_refused_and_the_128_complete, bdata::make(backends), io) {
+  proxy_instance& proxy = env.proxies.get(io);
+  const std::string authority = "api.localhost:" + std::to_string(proxy.port());
+  const std::string base = std::string("/slow/limit-") + io + "/";
+  constexpr std::uint32_t refused_stream = 7;  // RFC 9113 section 7
+  slow_peak = 0;
+  std::string burst =
+      std::string(h2::preface) + h2::settings_frame({}) + h2::window_update_frame(0, 1u << 30);
+  std::set<std::uint32_t> open;
+  for (std::uint32_t n = 0; n < 128; ++n) {
+    const std::uint32_t id = 2 * n + 1;
+    burst += h2::frame(h2::headers, h2::end_stream | h2::end_headers, id,
+                       h2::block(h2::get_request(authority, base + std::to_string(n))));
+    open.insert(id);
+  }
+  const std::uint32_t extra = 2 * 128 + 1;
+  burst += h2::frame(h2::headers, h2::end_stream | h2::end_headers, extra,
+                     h2::block(h2::get_request(authority, base + "refused")));
+  raw_client c(proxy.port());
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+  BOOST_REQUIRE(c.send(burst));
+  std::optional<h2::frame_in> refused;
+  for (int i = 0; i < 2000 && (!open.empty() || !refused); ++i) {
+    const auto f = h2::read_frame(c, 15s);
+    BOOST_REQUIRE_MESSAGE(f, open.size()
+                                 << " streams still open, 129th " << (refused ? "" : "not ") << "refused");
+    if (f->type == h2::settings && !(f->flags & h2::ack))
+      BOOST_REQUIRE(c.send(h2::frame(h2::settings, h2::ack, 0, "")));
+    BOOST_TEST_REQUIRE(f->type != h2::goaway, "GOAWAY " << f->error());
+    if (f->type == h2::rst_stream) {
+      BOOST_TEST_REQUIRE(f->stream == extra, "stream " << f->stream << " was reset: " << f->error());
+      refused = f;
+    }
+    if (f->stream == extra)
+      BOOST_TEST(f->type == h2::rst_stream, "the 129th got frame type " << int(f->type));
+    if ((f->type == h2::data || f->type == h2::headers) && (f->flags & h2::end_stream)) open.erase(f->stream);
+  }
+  BOOST_REQUIRE(refused);
+  BOOST_TEST(refused->error() == refused_stream);
+  BOOST_TEST(open.empty());
+  // The 128 were at the upstream at once when the 129th came, and it never got there.
+  BOOST_TEST(slow_peak.load() == 128);
+  BOOST_TEST(env.api.requests_for(base).size() == 128u);
+  BOOST_TEST(env.api.requests_for(base + "refused").empty());
+}
+
+// Request trailers (a HEADERS block after DATA, with END_STREAM) reach the HTTP/1.1 upstream as the
+// trailer section of the chunked body the stream becomes, byte for byte.
+BOOST_DATA_TEST_CASE(request_trailers_reach_the_upstream_in_the_chunked_body, bdata::make(backends), io) {
+  proxy_instance& proxy = env.proxies.get(io);
+  const std::string authority = "rec.localhost:" + std::to_string(proxy.port());
+  const std::string target = std::string("/trailers-") + io;
+  raw_client c(proxy.port());
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
+  BOOST_REQUIRE(c.send(std::string(h2::preface) + h2::settings_frame({}) +
+                       h2::frame(h2::headers, h2::end_headers, 1,
+                                 h2::block({{":method", "POST"},
+                                            {":scheme", "http"},
+                                            {":authority", authority},
+                                            {":path", target},
+                                            {"te", "trailers"}})) +
+                       h2::frame(h2::data, 0, 1, "hello") + h2::frame(h2::data, 0, 1, " world") +
+                       h2::frame(h2::headers, h2::end_stream | h2::end_headers, 1,
+                                 h2::block({{"x-checksum", "abc"}, {"x-count", "2"}}))));
+  std::optional<h2::frame_in> head;
+  bool ended = false;
+  for (int i = 0; i < 50 && !ended; ++i) {
+    const auto f = h2::read_frame(c, 10s);
+    BOOST_REQUIRE_MESSAGE(f, "no end of stream 1");
+    BOOST_TEST_REQUIRE(f->type != h2::rst_stream, "reset: " << f->error());
+    BOOST_TEST_REQUIRE(f->type != h2::goaway, "GOAWAY: " << f->error());
+    if (f->type == h2::headers && f->stream == 1) head = f;
+    ended = f->stream == 1 && (f->flags & h2::end_stream);
+  }
+  BOOST_REQUIRE(head);
+  BOOST_TEST(h2::status_of(head->payload) == 200);
+  const auto seen = env.rec.server().requests_for(target);
+  BOOST_REQUIRE_EQUAL(seen.size(), 1u);
+  BOOST_TEST(seen[0].chunked);
+  BOOST_TEST(seen[0].body == "hello world");
+  BOOST_TEST(env.rec.server().received("\r\ntransfer-encoding: chunked\r\n"));
+  BOOST_TEST(env.rec.server().received(
+      "\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: abc\r\nx-count: 2\r\n\r\n"));
+}
+
+// A chunked upstream response's trailers go out as a trailing HEADERS frame with END_STREAM (the last
+// DATA frame does not end the stream): names lowercased, OWS trimmed, framing fields left out.
+BOOST_DATA_TEST_CASE(response_trailers_go_out_as_a_trailing_headers_frame, bdata::make(backends), io) {
+  proxy_instance& proxy = env.proxies.get(io);
+  const std::string target = std::string("/resp-trailers-") + io;
+  env.rec.on(target, [](upstream_conn& up, const recorded_request&) {
+    return up.write(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum, X-Count\r\n\r\n"
+        "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nx-count:  2 \r\nContent-Length: 99\r\n\r\n");
+  });
+  const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port()) + target;
+  const auto r = run_program(
+      {"nghttp", "-v", "--no-dep", "-H", ":authority: rec.localhost:" + std::to_string(proxy.port()), url},
+      20s);
+  BOOST_TEST_REQUIRE(r.status == 0, r.out << r.err);
+  const auto at = [&](const std::string& text) { return r.out.find(text); };
+  const auto data = at("recv DATA frame <length=5, flags=0x00, stream_id=1>");
+  const auto checksum = at("recv (stream_id=1) x-checksum: abc\n");
+  const auto count = at("recv (stream_id=1) x-count: 2\n");
+  BOOST_TEST_REQUIRE(data != std::string::npos, r.out);
+  BOOST_TEST_REQUIRE(checksum != std::string::npos, r.out);
+  BOOST_TEST(count != std::string::npos, r.out);
+  BOOST_TEST(checksum > data, r.out);
+  // nghttp prints a frame's fields before the frame: the first frame line after them is the trailing
+  // HEADERS, with END_STREAM | END_HEADERS.
+  const auto frame = r.out.find(" frame <", checksum);
+  BOOST_TEST_REQUIRE(frame != std::string::npos, r.out);
+  const auto line_start = r.out.rfind('\n', frame) + 1;
+  const std::string frame_line = r.out.substr(line_start, r.out.find('\n', frame) - line_start);
+  BOOST_TEST(frame_line.find("recv HEADERS frame <") != std::string::npos, frame_line);
+  BOOST_TEST(frame_line.find("flags=0x05, stream_id=1>") != std::string::npos, frame_line);
+  BOOST_TEST(at("content-length: 99") == std::string::npos, r.out);
+  BOOST_TEST(at("hello") != std::string::npos, r.out);
 }
 
 BOOST_DATA_TEST_CASE(websocket_over_h2_is_an_http11_upgrade_upstream, bdata::make(backends), io) {
@@ -597,10 +807,12 @@ BOOST_DATA_TEST_CASE(floods_end_the_attackers_connection_while_others_are_served
         for (int i = 0; i < 4000; ++i) burst += h2::frame(h2::continuation, 0, 1, h2::literal("x-c", "v"));
         break;
     }
-    // The attacker never reads; the sends may fail once the proxy has closed: that is the point.
-    for (int round = 0; round < 1000 && c.send(burst, 2s); ++round) {
-    }
+    // The attacker never reads; the sends may fail once the proxy has closed: that is the point. The
+    // proxy's memory is sampled as it goes and after.
+    rss_peak rss(proxy.home());
+    for (int round = 0; round < 1000 && c.send(burst, 2s); ++round) rss.sample();
     BOOST_TEST(c.wait_closed(20s), "the attacker's connection is still open");
+    rss.sample();
     // The defence that ended it says so in one line.
     const auto line_until = std::chrono::steady_clock::now() + 5s;
     while (count_of(proxy.output(), defence_line(kind)) == lines_before &&
@@ -610,6 +822,11 @@ BOOST_DATA_TEST_CASE(floods_end_the_attackers_connection_while_others_are_served
     const auto [ok, asked] = good.get();
     BOOST_TEST(ok == asked, ok << " of " << asked << " good requests succeeded");
     BOOST_TEST(asked > 0);
+    rss.sample();
+    BOOST_TEST_MESSAGE(name_of(kind) << " (" << io << "): peak RSS " << rss.peak() << " KiB over "
+                                     << rss.samples() << " samples");
+    BOOST_TEST(rss.peak() > 0u);
+    BOOST_TEST(rss.peak() < flood_rss_limit_kib);
     if (kind == flood::rapid_reset)
       BOOST_TEST(env.api.requests_for("/slow/reset").size() - slow_before <= 512u,
                  "reset streams still reached the upstream without bound");
@@ -655,7 +872,9 @@ BOOST_DATA_TEST_CASE(a_zero_window_held_forever_is_bounded_by_the_idle_timeout, 
                        h2::block(h2::get_request(authority, "/download/zero-window-" + std::string(io))))));
   bool reset = false, away = false;
   std::size_t data_bytes = 0;
+  rss_peak rss(proxy.home());
   for (int i = 0; i < 50 && !(reset && away); ++i) {
+    rss.sample();
     const auto f = h2::read_frame(c, 20s);
     if (!f) break;
     if (f->type == h2::settings && !(f->flags & h2::ack)) c.send(h2::frame(h2::settings, h2::ack, 0, ""));
@@ -667,6 +886,11 @@ BOOST_DATA_TEST_CASE(a_zero_window_held_forever_is_bounded_by_the_idle_timeout, 
   BOOST_TEST(reset, "the stalled stream was not reset");
   BOOST_TEST(away, "the connection did not end");
   BOOST_TEST(c.wait_closed(10s));
+  rss.sample();
+  BOOST_TEST_MESSAGE("zero window (" << io << "): peak RSS " << rss.peak() << " KiB over " << rss.samples()
+                                     << " samples");
+  BOOST_TEST(rss.peak() > 0u);
+  BOOST_TEST(rss.peak() < flood_rss_limit_kib);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -17,7 +17,10 @@ class chunked_scanner {
   // Looks at `bytes`; `used` is how many of them belong to this body (all of them unless the body
   // ends inside). After `done`, the bytes past `used` are the next message's.
   // With `data`, the chunks' payload is appended to it (to unchunk a body for an HTTP/1.0 client).
-  status feed(std::string_view bytes, std::size_t& used, std::string* data = nullptr);
+  // With `trailers`, the trailer section's field lines are appended to it, each ending in "\n" (for
+  // the HTTP/2 adapter, which sends them as a trailing HEADERS frame).
+  status feed(std::string_view bytes, std::size_t& used, std::string* data = nullptr,
+              std::string* trailers = nullptr);
   // Payload bytes seen so far (chunk data, without the framing).
   std::uint64_t payload_bytes() const noexcept { return payload_; }
 

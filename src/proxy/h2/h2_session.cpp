@@ -106,11 +106,18 @@ class session {
 
   static int on_header(nghttp2_session* ng, const nghttp2_frame* frame, const std::uint8_t* name,
                        std::size_t namelen, const std::uint8_t* value, std::size_t valuelen, std::uint8_t,
-                       void*) {
+                       void* user) {
     h2_stream* st = stream_of(ng, frame->hd.stream_id);
-    if (!st || frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    st->add_header({reinterpret_cast<const char*>(name), namelen},
-                   {reinterpret_cast<const char*>(value), valuelen});
+    if (!st || frame->hd.type != NGHTTP2_HEADERS) return 0;
+    const std::string_view n(reinterpret_cast<const char*>(name), namelen);
+    const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+      st->add_header(n, v);
+    else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS)
+      st->add_trailer(n, v);
+    else
+      return 0;
+    if (st->block_bytes() > hpack_bomb_limit) self(user)->hpack_bomb();
     return 0;
   }
 
@@ -121,10 +128,11 @@ class session {
     h2_stream* st = stream_of(ng, frame->hd.stream_id);
     if (!st) return 0;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      if (self(user)->bombed_) return 0;  // the connection is ending: the stream never starts
       st->headers_done(end_stream);
       self(user)->ready_.push_back(frame->hd.stream_id);
     } else if (end_stream) {
-      st->end_request();  // after DATA, or trailers (which HTTP/1.1 upstreams do not get)
+      st->end_request();  // after DATA, or after trailers (which end a chunked body upstream)
     }
     return 0;
   }
@@ -160,6 +168,17 @@ class session {
       log::info("HTTP/2 connection from ", c_->ip, " ended: too many streams reset (rapid reset)");
       nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
     }
+  }
+
+  // The stream being decoded expands past any header list a client means to send: GOAWAY with
+  // ENHANCE_YOUR_CALM. The rest of the block is still decoded (HPACK state is per connection) but
+  // nothing of it is kept.
+  void hpack_bomb() {
+    if (bombed_) return;
+    bombed_ = true;
+    log::info("HTTP/2 connection from ", c_->ip, " ended: header list over ", hpack_bomb_limit / 1024,
+              " KiB (HPACK bomb)");
+    nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
   }
 
   bool started(const h2_stream* st) const noexcept { return st->started; }
@@ -294,6 +313,7 @@ class session {
   coro::scope stream_tasks_;
   bool ended_ = false;  // the connection is over
   bool flooded_ = false;
+  bool bombed_ = false;      // an HPACK bomb ended the connection
   std::size_t running_ = 0;  // streams whose pipeline coroutine runs
   double reset_budget_ = reset_burst;
   std::chrono::steady_clock::time_point last_reset_ = std::chrono::steady_clock::now();

@@ -7,6 +7,8 @@
 #include <array>
 #include <cstring>
 #include <random>
+#include <string_view>
+#include <utility>
 
 namespace cproxy::proxy::h2 {
 namespace {
@@ -24,6 +26,37 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (char& ch : out)
     if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return out;
+}
+
+bool is_tchar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+using field_line = std::pair<std::string, std::string>;
+
+// A chunked response's trailer lines as HTTP/2 fields: names lowercased; a line that is not
+// "token: value", hop-by-hop fields and those that frame or route a message (RFC 9110 section 6.5.1)
+// are left out. Past the header list limit none are sent.
+std::vector<field_line> response_trailers(std::string_view lines) {
+  std::vector<field_line> out;
+  if (lines.size() > header_list_limit) return out;
+  while (!lines.empty()) {
+    const std::size_t end = lines.find('\n');
+    const std::string_view line = lines.substr(0, end);
+    lines = end == std::string_view::npos ? std::string_view{} : lines.substr(end + 1);
+    const std::size_t colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos) continue;
+    const std::string_view raw_name = line.substr(0, colon);
+    if (!std::all_of(raw_name.begin(), raw_name.end(), is_tchar)) continue;
+    std::string name = lower(raw_name);
+    if (is_hop_by_hop(name) || name == "content-length" || name == "host" || name == "trailer") continue;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    out.emplace_back(std::move(name), std::string(value));
+  }
   return out;
 }
 
@@ -64,6 +97,17 @@ void h2_stream::add_header(std::string_view name, std::string_view value) {
     if (name == "content-length") has_length_ = true;
     fields_.emplace_back(name, value);
   }
+}
+
+void h2_stream::add_trailer(std::string_view name, std::string_view value) {
+  trailer_bytes_ += name.size() + value.size() + 32;
+  // Only a chunked body has a trailer section in HTTP/1.1; after a Content-Length body (or in a
+  // tunnel) there is nowhere to put them. Past the header list limit they are not kept.
+  if (!chunked_request_ || trailer_bytes_ > header_list_limit) return;
+  trailers_ += name;
+  trailers_ += ": ";
+  trailers_ += value;
+  trailers_ += "\r\n";
 }
 
 void h2_stream::headers_done(bool end_stream) {
@@ -122,7 +166,12 @@ void h2_stream::add_data(std::span<const std::uint8_t> data) {
 void h2_stream::end_request() {
   if (request_done_) return;
   request_done_ = true;
-  if (chunked_request_) in_ += "0\r\n\r\n";
+  if (chunked_request_) {
+    in_ += "0\r\n";
+    in_ += trailers_;
+    in_ += "\r\n";
+    trailers_.clear();
+  }
   read_wake_.notify();
 }
 
@@ -303,7 +352,9 @@ void h2_stream::add_body(std::string_view bytes) {
     if (body_left_ == 0) end_body();
   } else if (response_.body == http::framing::chunked) {
     std::size_t used = 0;
-    const http::chunked_scanner::status s = chunks_.feed(bytes, used, &out_);
+    // Trailers past the header list limit are not kept (the scanner still checks them).
+    std::string* trailers = trailer_lines_.size() <= header_list_limit ? &trailer_lines_ : nullptr;
+    const http::chunked_scanner::status s = chunks_.feed(bytes, used, &out_, trailers);
     if (s == http::chunked_scanner::status::invalid) broken_ = true;
     if (s == http::chunked_scanner::status::done) end_body();
   }
@@ -332,7 +383,20 @@ ssize_t h2_stream::pull(std::uint8_t* buf, std::size_t length, std::uint32_t* da
     out_.erase(0, out_pos_);
     out_pos_ = 0;
   }
-  if (body_done_ && unsent() == 0) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (body_done_ && unsent() == 0) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    std::vector<field_line> trailers = response_trailers(trailer_lines_);
+    if (!trailers.empty()) {
+      std::vector<nghttp2_nv> nv;
+      for (auto& [name, value] : trailers)
+        nv.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(name.data()),
+                                reinterpret_cast<std::uint8_t*>(value.data()), name.size(), value.size(),
+                                NGHTTP2_NV_FLAG_NONE});
+      // nghttp2 copies the fields; the trailing HEADERS carries END_STREAM instead of this DATA.
+      if (nghttp2_submit_trailer(session_, id_, nv.data(), nv.size()) == 0)
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+  }
   if (unsent() <= unsent_limit / 2) write_wake_.notify();
   return static_cast<ssize_t>(n);
 }

@@ -27,6 +27,9 @@ namespace cproxy::proxy::h2 {
 // The request header list bound (name + value + 32 per field, RFC 9113 section 6.5.2): the HTTP/1.1
 // head limit, so a list over it is answered 431 as an HTTP/1.1 head over 64 KiB is.
 inline constexpr std::size_t header_list_limit = http::header_limit;
+// A header block that decodes past this is an HPACK bomb (a few KiB of indexed references expanding
+// to megabytes), not a client that misjudged the limit: the connection ends with ENHANCE_YOUR_CALM.
+inline constexpr std::size_t hpack_bomb_limit = 4 * header_list_limit;
 
 class h2_stream final : public io::stream {
  public:
@@ -36,6 +39,8 @@ class h2_stream final : public io::stream {
 
   // The request, from the session's nghttp2 callbacks.
   void add_header(std::string_view name, std::string_view value);
+  // A field of the request's trailers (a HEADERS block after DATA, with END_STREAM).
+  void add_trailer(std::string_view name, std::string_view value);
   // The request head is complete: it becomes HTTP/1.1 bytes for the pipeline to read.
   void headers_done(bool end_stream);
   void add_data(std::span<const std::uint8_t> data);
@@ -43,9 +48,12 @@ class h2_stream final : public io::stream {
   // nghttp2 closed the stream (both ends done, or a reset by either side).
   void peer_closed() noexcept;
   bool head_too_large() const noexcept { return header_bytes_ > header_list_limit; }
+  // The decoded size of the header block being received (the request head, or the trailers).
+  std::size_t block_bytes() const noexcept { return head_done_ ? trailer_bytes_ : header_bytes_; }
   bool is_websocket() const noexcept { return websocket_; }
 
-  // The response body for nghttp2's data provider.
+  // The response body for nghttp2's data provider; a chunked response's trailers end the stream as a
+  // trailing HEADERS frame.
   ssize_t pull(std::uint8_t* buf, std::size_t length, std::uint32_t* data_flags);
   // The pipeline let go of the stream: a complete response ends it, anything else resets it.
   void finish() noexcept;
@@ -84,6 +92,8 @@ class h2_stream final : public io::stream {
   std::vector<std::pair<std::string, std::string>> fields_;
   std::string cookies_;
   std::size_t header_bytes_ = 0;
+  std::string trailers_;  // "name: value\r\n" lines for the chunked body's trailer section
+  std::size_t trailer_bytes_ = 0;
   bool head_done_ = false;
   bool has_length_ = false;
   bool chunked_request_ = false;
@@ -101,7 +111,8 @@ class h2_stream final : public io::stream {
   bool tunnel_ = false;
   std::uint64_t body_left_ = 0;
   http::chunked_scanner chunks_;
-  std::string out_;  // body bytes for DATA frames
+  std::string trailer_lines_;  // a chunked response's trailer section, "name: value\n" lines
+  std::string out_;            // body bytes for DATA frames
   std::size_t out_pos_ = 0;
   bool body_done_ = false;
   bool head_submitted_ = false;

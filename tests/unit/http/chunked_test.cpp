@@ -172,6 +172,23 @@ BOOST_AUTO_TEST_CASE(trailers) {
   same_result_however_split(body, {"done", body.size()});
 }
 
+BOOST_AUTO_TEST_CASE(trailer_lines_are_handed_over_one_byte_at_a_time_too) {
+  const std::string body = "2\r\nab\r\n0\r\nX-One: 1\r\nX-Two: two words\r\n\r\n";
+  for (const std::size_t step : {body.size(), std::size_t{1}}) {
+    scanner s;
+    std::string data, trailers;
+    std::size_t at = 0, used = 0;
+    scanner::status st = scanner::status::more;
+    while (at < body.size() && st == scanner::status::more) {
+      st = s.feed(std::string_view(body).substr(at, step), used, &data, &trailers);
+      at += used;
+    }
+    BOOST_TEST(text(st) == "done");
+    BOOST_TEST(data == "ab");
+    BOOST_TEST(trailers == "X-One: 1\nX-Two: two words\n");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(data_holding_crlf_and_zero_bytes_is_opaque) {
   const std::string body = "8\r\n0\r\n\r\n\0\r\n\r\n0\r\n\r\n"s;
   BOOST_TEST_REQUIRE(body.size() == 18u);
