@@ -1,6 +1,6 @@
 // The error pages as a person sees them: headless Chromium navigates to an unknown name (the 404 page,
 // routes as links) and to a route whose service is down (the 502 page), and screenshots each; the PNGs
-// are kept as test artifacts in the working folder (error-page-404-IO.png, error-page-502-IO.png, e.g.
+// are kept as test artifacts beside the test binary (error-page-404-IO.png, error-page-502-IO.png, e.g.
 // build/tests/). Asserted: Chromium ran, and each file is a PNG big enough to show a page, not a blank
 // one, and the proxy logged the navigation with that status. Skipped, loudly, without Chromium. Both io
 // backends.
@@ -17,6 +17,7 @@
 #include "http/proxy_fixture.hpp"
 #include "http/run_program.hpp"
 #include "http/upstreams.hpp"
+#include "support/artifacts.hpp"
 
 using namespace cproxy::http_test;
 namespace bdata = boost::unit_test::data;
@@ -78,7 +79,7 @@ BOOST_DATA_TEST_CASE(the_404_and_502_pages_are_screenshot_as_artifacts, bdata::m
   for (const auto& [status, host] : {std::pair<std::string, std::string>{"404", "nosuch"}, {"502", "dead"}}) {
     BOOST_TEST_CONTEXT(status) {
       const std::string shot =
-          (std::filesystem::current_path() / ("error-page-" + status + "-" + std::string(io) + ".png"))
+          (cproxy::test_support::artifact_dir() / ("error-page-" + status + "-" + std::string(io) + ".png"))
               .string();
       std::filesystem::remove(shot);
       // --timeout bounds the load: the 502 page reloads itself every second.

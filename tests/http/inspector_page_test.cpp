@@ -14,6 +14,7 @@
 #include "http/proxy_fixture.hpp"
 #include "http/run_program.hpp"
 #include "http/upstreams.hpp"
+#include "support/artifacts.hpp"
 #include "support/devtools_browser.hpp"
 #include "support/temp_dir.hpp"
 
@@ -36,12 +37,6 @@ boost::test_tools::assertion_result chromium_installed(boost::unit_test::test_un
   boost::test_tools::assertion_result skip(false);
   skip.message() << "no Chromium found";
   return skip;
-}
-
-// Where the test binary is (build/tests): artifacts kept after the run go there.
-std::filesystem::path artifact_dir() {
-  const auto& suite = boost::unit_test::framework::master_test_suite();
-  return std::filesystem::absolute(suite.argv[0]).parent_path();
 }
 
 // The rows of a details table (#request-headers, #response-headers) as "name: value" lines.
@@ -151,7 +146,8 @@ BOOST_DATA_TEST_CASE(a_row_opens_its_details_and_replay_reaches_the_upstream, bd
   BOOST_TEST(text_of(browser, "#detail h3") == "POST " + post_url + " → 200");
   BOOST_TEST(text_of(browser, "#request-body") == "{\n  \"page\": \"replay\",\n  \"n\": 7\n}");
 
-  const std::string shot = (artifact_dir() / ("inspector-page-replay-" + std::string(io) + ".png")).string();
+  const std::string shot =
+      (cproxy::test_support::artifact_dir() / ("inspector-page-replay-" + std::string(io) + ".png")).string();
   std::filesystem::remove(shot);
   browser.screenshot(shot);
   BOOST_TEST(std::filesystem::file_size(shot) > 1000u);
