@@ -56,8 +56,9 @@ coro::task<exchange_end> answer_failure(client_side* c, exchange* ex, failure f)
   co_return exchange_end::close;
 }
 
-coro::task<dial_result> connect_upstream(client_side* c, exchange* ex, reuse pooled) {
-  dial_result d = co_await c->w->upstreams->connect(ex->route, c->env->options->timeouts.connect, pooled);
+coro::task<dial_result> connect_upstream(client_side* c, exchange* ex, bool allow_pooled) {
+  dial_result d =
+      co_await c->w->upstreams->connect(ex->route, c->env->options->timeouts.connect, allow_pooled);
   // Restart-holding: a refused connect waits and is retried while the upstream may be restarting.
   if (d.failed && d.failed->kind == failure_kind::refused) d = co_await hold_upstream(c, ex, std::move(d));
   ex->reused_upstream = d.reused;
@@ -66,7 +67,7 @@ coro::task<dial_result> connect_upstream(client_side* c, exchange* ex, reuse poo
 }
 
 coro::task<exchange_end> open_tunnel(client_side* c, exchange* ex) {
-  dial_result d = co_await connect_upstream(c, ex, reuse::none);
+  dial_result d = co_await connect_upstream(c, ex, false);
   if (d.failed) co_return co_await answer_failure(c, ex, std::move(*d.failed));
   const std::string established = connect_established_response();
   ex->status = 200;
@@ -99,9 +100,8 @@ coro::task<exchange_end> run_exchange(client_side* c, exchange* ex) {
 
   // A pooled connection may turn out closed by the upstream before it read anything: then once more on
   // a fresh one.
-  const reuse first_try = ex->request->body == http::framing::none ? reuse::as_is : reuse::if_alive;
   for (int attempt = 0;; ++attempt) {
-    dial_result d = co_await connect_upstream(c, ex, attempt == 0 ? first_try : reuse::none);
+    dial_result d = co_await connect_upstream(c, ex, attempt == 0);
     if (d.failed) co_return co_await answer_failure(c, ex, std::move(*d.failed));
     bool body_sent = false;
     std::optional<failure> failed = co_await forward_request(c, ex, d.stream.get(), &where.trail, &body_sent);

@@ -268,7 +268,7 @@ coro::task<dial_result> hold_upstream(client_side* c, exchange* ex, dial_result 
       continue;
     }
 
-    d = co_await c->w->upstreams->connect(ex->route, t.connect, reuse::none);
+    d = co_await c->w->upstreams->connect(ex->route, t.connect, false);
     hold_line& line = holds->line(key);
     if (!d.failed) {
       if (line.prober == &me) {

@@ -31,7 +31,7 @@ struct route_decision {
 route_decision resolve_route(client_side* c, exchange* ex);
 
 // connect_upstream: a pooled connection, or a new one within the connect timeout.
-coro::task<dial_result> connect_upstream(client_side* c, exchange* ex, reuse pooled);
+coro::task<dial_result> connect_upstream(client_side* c, exchange* ex, bool allow_pooled);
 
 // forward_request: the rewritten head, then the body unless it waits for a 100 Continue (`body_sent`
 // says whether it went).

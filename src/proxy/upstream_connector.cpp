@@ -39,14 +39,13 @@ void pooled_connector::note_answer(const std::string& key) {
   health_->answered(key, now);
 }
 
-coro::task<dial_result> pooled_connector::connect(const route::route* r, io::duration timeout, reuse pooled) {
+coro::task<dial_result> pooled_connector::connect(const route::route* r, io::duration timeout,
+                                                  bool allow_pooled) {
   const std::string key = upstream_key(*r);
-  if (pooled != reuse::none) {
-    const auto check =
-        pooled == reuse::if_alive ? upstream_pool::check::always : upstream_pool::check::if_idle_long;
-    if (std::optional<io::socket> idle = pool_.take(key, check)) {
+  if (allow_pooled) {
+    if (std::optional<io::socket> pooled = pool_.take(key)) {
       note_answer(key);
-      co_return dial_result{std::make_unique<io::socket_stream>(std::move(*idle)), true, std::nullopt};
+      co_return dial_result{std::make_unique<io::socket_stream>(std::move(*pooled)), true, std::nullopt};
     }
   }
   std::vector<io::endpoint> candidates;

@@ -27,13 +27,6 @@ class upstream_health;
 // The address a route dials, as pools, holds and upstream_health know it: "host:port".
 std::string upstream_key(const route::route& r);
 
-// Whether a connection may come from the pool, and how far it is trusted there.
-enum class reuse {
-  none,      // a new connection: a retry, a tunnel, a held request
-  as_is,     // a pooled one, unchecked: the request has no body, so one found closed is retried on a new one
-  if_alive,  // a pooled one with no EOF or stray bytes waiting: the request's body could not be sent twice
-};
-
 struct dial_result {
   std::unique_ptr<io::stream> stream;  // null when `failed`
   bool reused = false;                 // taken from the pool: it may have been closed by the upstream
@@ -43,8 +36,8 @@ struct dial_result {
 class upstream_connector {
  public:
   virtual ~upstream_connector() = default;
-  // A connection to `r`'s service: an idle pooled one as `pooled` allows, else a new one within `timeout`.
-  virtual coro::task<dial_result> connect(const route::route* r, io::duration timeout, reuse pooled) = 0;
+  // A connection to `r`'s service: an idle pooled one when `allow_pooled`, else a new one within `timeout`.
+  virtual coro::task<dial_result> connect(const route::route* r, io::duration timeout, bool allow_pooled) = 0;
   // A connection that finished an exchange cleanly and may carry another request.
   virtual void give_back(const route::route* r, std::unique_ptr<io::stream> s) = 0;
   // Closes every idle connection (the worker is stopping).
@@ -58,7 +51,7 @@ class pooled_connector final : public upstream_connector {
   // `health` (shared by every worker, outliving this connector) enables restart-holding; null: none.
   pooled_connector(io::context* ctx, upstream_health* health = nullptr);
   ~pooled_connector() override;
-  coro::task<dial_result> connect(const route::route* r, io::duration timeout, reuse pooled) override;
+  coro::task<dial_result> connect(const route::route* r, io::duration timeout, bool allow_pooled) override;
   void give_back(const route::route* r, std::unique_ptr<io::stream> s) override;
   void clear() noexcept override { pool_.clear(); }
   upstream_holds* holds() override { return holds_.get(); }

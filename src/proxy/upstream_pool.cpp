@@ -3,7 +3,7 @@
 
 namespace cproxy::proxy {
 
-std::optional<io::socket> upstream_pool::take(const std::string& key, check how) {
+std::optional<io::socket> upstream_pool::take(const std::string& key) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return std::nullopt;
   auto& list = it->second;
@@ -11,10 +11,7 @@ std::optional<io::socket> upstream_pool::take(const std::string& key, check how)
   while (!list.empty()) {
     idle_connection c = std::move(list.back());
     list.pop_back();
-    const auto idle = now - c.since;
-    if (idle >= max_idle_age) continue;
-    if (how == check::if_idle_long && idle < check_after) return std::move(c.socket);
-    if (c.socket.is_quiet()) return std::move(c.socket);
+    if (now - c.since < max_idle_age && c.socket.is_quiet()) return std::move(c.socket);
   }
   return std::nullopt;
 }

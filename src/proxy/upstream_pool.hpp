@@ -14,14 +14,8 @@ namespace cproxy::proxy {
 
 class upstream_pool {
  public:
-  // How `take` makes sure of a pooled connection. The check is a recv(MSG_PEEK) syscall: under a
-  // keep-alive load it was a tenth of the proxy's CPU, for connections given back microseconds before.
-  enum class check {
-    always,        // no EOF or stray bytes waiting
-    if_idle_long,  // only when idle for check_after or longer; a fresh one closed since is the caller's retry
-  };
-  // The newest pooled connection that passes `how`, or nullopt.
-  std::optional<io::socket> take(const std::string& key, check how);
+  // A pooled connection that still looks alive (no EOF or stray bytes waiting), or nullopt.
+  std::optional<io::socket> take(const std::string& key);
   void give_back(const std::string& key, io::socket s);
   void clear() { idle_.clear(); }
 
@@ -39,9 +33,6 @@ class upstream_pool {
   static constexpr std::size_t max_idle_per_key = 256;
   // Node's default keepAliveTimeout is 5 s: older idle connections are likely closed by now.
   static constexpr std::chrono::seconds max_idle_age{4};
-  // An upstream that closes a kept-alive connection does so after an idle timeout of its own (seconds),
-  // or says `Connection: close`; bytes left after a response are caught before pooling (relay_response).
-  static constexpr std::chrono::milliseconds check_after{100};
   std::unordered_map<std::string, std::vector<idle_connection>> idle_;
   std::unordered_map<std::string, int> family_;
 };

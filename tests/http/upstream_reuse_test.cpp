@@ -1,7 +1,6 @@
 // Pooled upstream connections (src/proxy/upstream_pool.*): one the upstream closed while it sat in the pool
-// is never the end of a request, and one with stray bytes waiting never answers a request with them. A
-// request without a body takes a young pooled connection unchecked and retries once on a new one; a request
-// with a body, or a connection idle for a while, is checked first. Both io backends.
+// is never the end of a request, and one with stray bytes waiting never answers a request with them, however
+// soon the next request comes. Both io backends.
 #include <sys/socket.h>
 
 #include <atomic>
@@ -32,9 +31,11 @@ struct reuse_env {
       ++closed;
       return false;
     });
-    // Answers, then sends a second response nobody asked for, and keeps serving the connection.
+    // Answers, then, once the proxy has pooled the connection, sends a second response nobody asked for,
+    // and keeps serving the connection.
     api.on("/stray/", [this](upstream_conn& c, const recorded_request& r) {
       answer_with_head(c, r);
+      std::this_thread::sleep_for(50ms);  // after the proxy's look for bytes left behind the response
       c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray");
       ++stray_sent;
       return true;
@@ -70,14 +71,13 @@ BOOST_DATA_TEST_CASE(a_pooled_connection_the_upstream_closed_is_replaced_for_a_g
   BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
   const std::string base = "/reuse/" + std::string(io);
 
-  // GET: the pooled connection goes out unchecked, meets the upstream's close, and the request is sent
-  // again on a new connection.
+  // GET: the closed connection is noticed before it is used, or the request is sent again on a new one.
   int before = env.closed.load();
   expect_echo(c, request("GET", "api.localhost", base + "/close-after/1"), base + "/close-after/1");
   BOOST_REQUIRE(wait_past(env.closed, before));
   expect_echo(c, request("GET", "api.localhost", base + "/get-after-close"), base + "/get-after-close");
 
-  // POST: its body cannot be sent twice, so the pooled connection is checked before it is used.
+  // POST: its body cannot be sent twice, so the closed connection must be noticed before it is used.
   before = env.closed.load();
   expect_echo(c, request("GET", "api.localhost", base + "/close-after/2"), base + "/close-after/2");
   BOOST_REQUIRE(wait_past(env.closed, before));
@@ -94,24 +94,27 @@ BOOST_DATA_TEST_CASE(stray_bytes_on_a_pooled_connection_never_answer_a_request, 
   BOOST_REQUIRE_MESSAGE(c.ok(), c.error());
   const std::string base = "/reuse/" + std::string(io);
 
-  // A request with a body checks the connection however young it is.
+  // A request without a body, the moment the stray bytes are in (no idle time for them to be noticed in).
   int before = env.stray_sent.load();
   expect_echo(c, request("GET", "api.localhost", base + "/stray/1"), base + "/stray/1");
+  BOOST_REQUIRE(wait_past(env.stray_sent, before));
+  expect_echo(c, request("GET", "api.localhost", base + "/get-after-stray"), base + "/get-after-stray");
+
+  // A request with a body, the same.
+  before = env.stray_sent.load();
+  expect_echo(c, request("GET", "api.localhost", base + "/stray/2"), base + "/stray/2");
   BOOST_REQUIRE(wait_past(env.stray_sent, before));
   expect_echo(c, request("POST", "api.localhost", base + "/post-after-stray", "", "x"),
               base + "/post-after-stray");
 
-  // A request without a body checks a connection idle for 100 ms or more (upstream_pool::check_after).
-  before = env.stray_sent.load();
-  expect_echo(c, request("GET", "api.localhost", base + "/stray/2"), base + "/stray/2");
-  BOOST_REQUIRE(wait_past(env.stray_sent, before));
-  std::this_thread::sleep_for(150ms);  // the idle age under test, not synchronisation
-  expect_echo(c, request("GET", "api.localhost", base + "/get-after-stray"), base + "/get-after-stray");
-
-  const auto stray = env.api.server().requests_for(base + "/stray/2");
-  const auto after = env.api.server().requests_for(base + "/get-after-stray");
-  BOOST_REQUIRE(stray.size() == 1u && after.size() == 1u);
-  BOOST_TEST(after[0].connection != stray[0].connection, "the connection with stray bytes was used again");
+  for (const auto& [stray_target, after_target] :
+       {std::pair<std::string, std::string>{"/stray/1", "/get-after-stray"},
+        {"/stray/2", "/post-after-stray"}}) {
+    const auto stray = env.api.server().requests_for(base + stray_target);
+    const auto after = env.api.server().requests_for(base + after_target);
+    BOOST_REQUIRE(stray.size() == 1u && after.size() == 1u);
+    BOOST_TEST(after[0].connection != stray[0].connection, "the connection with stray bytes was used again");
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -626,7 +626,7 @@ class fake_connector final : public proxy::upstream_connector {
                  run_record* rec)
       : ctx_(ctx), counter_(counter), upstreams_(upstreams), w_(w), rec_(rec) {}
 
-  coro::task<proxy::dial_result> connect(const route::route* r, io::duration, proxy::reuse) override {
+  coro::task<proxy::dial_result> connect(const route::route* r, io::duration, bool) override {
     ++rec_->dials;
     const std::error_code failed = counter_->next(fault_kind::connect);
     later next{ctx_};
