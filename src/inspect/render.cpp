@@ -1,6 +1,7 @@
 // Implementation of render.hpp with Boost.JSON; the shapes are product.md's (Inspector) and HAR 1.2's.
 #include "connect/inspect/render.hpp"
 
+#include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -22,7 +23,8 @@ void write_decimal(std::string& out, double d) {
   }
   char buf[64];
   const int n = std::snprintf(buf, sizeof buf, "%.3f", d);
-  std::string_view text(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  // snprintf returns the length it wanted: past 1e60 ms that is more than `buf` holds.
+  std::string_view text(buf, n > 0 ? std::min(static_cast<std::size_t>(n), sizeof buf - 1) : 0);
   while (text.ends_with('0')) text.remove_suffix(1);
   if (text.ends_with('.')) text.remove_suffix(1);
   if (text == "-0") text = "0";

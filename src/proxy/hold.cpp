@@ -27,6 +27,9 @@ struct hold_waiter {
   std::list<hold_waiter*>::iterator place;
   // Set by the client watch: the client hung up, so nothing is to be sent on its behalf any more.
   bool client_gone = false;
+  // Set when the hold ends, before the watch's read is cancelled: a read that completed just before the
+  // cancel must not be followed by a new one, which the cancel would miss.
+  bool hold_over = false;
 };
 
 void upstream_holds::tidy(const std::string& key) {
@@ -38,18 +41,21 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// A refused connect to this machine costs microseconds, so a loopback upstream is probed every 50 ms
-// all along: the first held request is answered within about that of the upstream's listen(). Another
-// host's refusals cross a network: there the pause grows to 500 ms (product.md's "50 ms to 500 ms").
+// product.md's backoff, 50 ms growing by half up to 500 ms. A refused connect to this machine costs
+// microseconds, and most dev servers are back within a couple of seconds, so a loopback upstream is
+// probed every 50 ms for the first 2 s of its hold: the first held request is then answered within
+// about 50 ms of the upstream's listen(). Past that, and for another host, the pause grows.
 constexpr io::duration first_backoff{50};
 constexpr io::duration last_backoff{500};
+constexpr io::duration loopback_quick_probing{2000};
 
 bool loopback(const route::route& r) {
   return r.host == "localhost" || r.host == "::1" || r.host.starts_with("127.");
 }
 
-io::duration next_backoff(const route::route& r, io::duration now) {
-  return loopback(r) ? first_backoff : std::min(last_backoff, now * 3 / 2);
+io::duration next_backoff(const route::route& r, io::duration now, io::duration held_for) {
+  if (loopback(r) && held_for < loopback_quick_probing) return first_backoff;
+  return std::min(last_backoff, now * 3 / 2);
 }
 
 bool holdable(const http::request_head& head) {
@@ -139,12 +145,14 @@ void leave(hold_line& line, hold_waiter* me) {
 // While a request is held, its client is watched: a hang-up (EOF, a reset) ends the hold at once, so
 // that the request is never sent once the upstream is back and its memory goes with it. Bytes that
 // arrive instead (the rest of a body, a pipelined request) are kept for the stages after the hold, up
-// to `limit` buffered; past that the client is left unread until then.
-coro::task<void> watch_held_client(client_side* c, hold_waiter* me, io::duration timeout, std::size_t limit) {
+// to one more read's worth; past that the client is left unread until then (the rest of a body waits
+// in the kernel or the stream's window, so a held request's memory does not grow with its body).
+coro::task<void> watch_held_client(client_side* c, hold_waiter* me, clock::time_point deadline) {
+  const std::size_t limit = c->in.size() + io::stream::read_any_size;
   // Bounded: each pass but the last adds at least one byte, and the buffer stops at `limit`.
-  for (std::size_t reads = 0; reads <= limit && c->in.size() < limit; ++reads) {
-    const io::io_result r = co_await read_idle(c->stream, &c->in, timeout);
-    if (io::is_cancelled(r.ec) || io::is_timeout(r.ec)) co_return;  // the hold ended first
+  for (std::size_t reads = 0; reads <= limit && c->in.size() < limit && !me->hold_over; ++reads) {
+    const io::io_result r = co_await read_idle(c->stream, &c->in, left_until(deadline));
+    if (me->hold_over || io::is_cancelled(r.ec) || io::is_timeout(r.ec)) co_return;  // the hold ended first
     if (!r.ec && r.bytes > 0) continue;
     me->client_gone = true;
     me->timer.cancel();
@@ -153,7 +161,7 @@ coro::task<void> watch_held_client(client_side* c, hold_waiter* me, io::duration
 }
 
 // Why a request leaves its line; the last one out of an outage tells the log how it ended.
-enum class leaving { answered, expired, failed, route_gone, client_gone };
+enum class leaving { answered, expired, failed, route_gone, moved, client_gone };
 
 }  // namespace
 
@@ -187,6 +195,10 @@ coro::task<dial_result> hold_upstream(client_side* c, exchange* ex, dial_result 
         log::info(name, ": ", upstream, " was unrouted after ", waited, " (its process ended or its entry",
                   " was removed); its held requests got 404");
         break;
+      case leaving::moved:
+        log::info(name, ": ", upstream, " did not answer within ", waited, "; the route moved to ",
+                  ex->route->upstream_text(), ", where its held requests wait now");
+        break;
       case leaving::client_gone:
         log::info(name, ": ", upstream, " did not answer within ", waited,
                   "; the clients of its held requests went away");
@@ -203,7 +215,7 @@ coro::task<dial_result> hold_upstream(client_side* c, exchange* ex, dial_result 
   const clock::time_point deadline = start + t.hold;
   hold_waiter me(holds->ctx());
   coro::scope watch;
-  watch.spawn(watch_held_client(c, &me, left_until(deadline), max_held_body + http::header_limit));
+  watch.spawn(watch_held_client(c, &me, deadline));
   join(holds->line(key), &me);
   io::duration backoff = first_backoff;
   dial_result d = std::move(refused);
@@ -253,9 +265,9 @@ coro::task<dial_result> hold_upstream(client_side* c, exchange* ex, dial_result 
       const bool last = !line.prober && line.waiting.empty();
       const std::string old_name = ex->route->name, old_upstream = ex->route->upstream_text();
       holds->tidy(key);
-      if (last) end_outage(leaving::route_gone, old_name, old_upstream);
       ex->routes = std::move(now.routes);
       ex->route = now.route;
+      if (last) end_outage(leaving::moved, old_name, old_upstream);
       key = upstream_key(*ex->route);
       begin_outage();
       backoff = first_backoff;
@@ -284,7 +296,8 @@ coro::task<dial_result> hold_upstream(client_side* c, exchange* ex, dial_result 
     }
     // Refused again: a prober backs off; a released request (the upstream went away again) queues anew.
     if (line.prober == &me) {
-      backoff = next_backoff(*ex->route, backoff);
+      backoff =
+          next_backoff(*ex->route, backoff, std::chrono::duration_cast<io::duration>(clock::now() - start));
     } else {
       join(line, &me);
     }
@@ -298,6 +311,7 @@ coro::task<dial_result> hold_upstream(client_side* c, exchange* ex, dial_result 
   leave(line, &me);
   const bool last = !line.prober && line.waiting.empty();
   holds->tidy(key);
+  me.hold_over = true;
   c->stream->cancel();  // ends the watch's read if it is still waiting
   co_await watch.join();
   const std::string name = ex->route->name, upstream = ex->route->upstream_text();
