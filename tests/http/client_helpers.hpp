@@ -15,6 +15,10 @@ namespace cproxy::http_test {
 
 // "METHOD target HTTP/1.1", Host, the extra lines (each ending in CRLF), Content-Length when there is a
 // body, the blank line, the body.
+// The Accept line of a browser's navigation (Chromium's): the proxy answers its errors to it as HTML pages.
+inline constexpr std::string_view browser_accept =
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n";
+
 inline std::string request(std::string_view method, std::string_view host, std::string_view target,
                            std::string_view extra_lines = "", std::string_view body = "") {
   std::string out = std::string(method) + " " + std::string(target) +

@@ -14,8 +14,6 @@ namespace bdata = boost::unit_test::data;
 
 namespace {
 
-constexpr std::string_view browser_accept =
-    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n";
 constexpr std::string_view curl_accept = "Accept: */*\r\n";
 
 struct pages_env {

@@ -11,28 +11,16 @@
 #include "http/client_helpers.hpp"
 #include "http/proxy_fixture.hpp"
 #include "http/restart_upstream.hpp"
+#include "support/output_text.hpp"
 
 using namespace cproxy::http_test;
 namespace bdata = boost::unit_test::data;
 
 namespace hold_changes_helpers {
 
-constexpr std::string_view browser_accept =
-    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n";
-
-std::size_t count(const std::string& text, std::string_view needle) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
+// Waits (bounded) until the proxy's log shows `needle`.
 bool log_shows(proxy_instance& p, std::string_view needle, ms deadline = 10s) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (p.output().find(needle) != std::string::npos) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
+  return cproxy::test::wait_for_text([&p] { return p.output(); }, needle, deadline, 20ms);
 }
 
 // active-routes.json replaced by rename, as the tools that write it do: static routes (no pid).
@@ -181,7 +169,7 @@ BOOST_DATA_TEST_CASE(clients_that_hang_up_while_held_are_dropped_and_never_reach
   const auto until = std::chrono::steady_clock::now() + 10s;
   while (gone < static_cast<std::size_t>(n) && std::chrono::steady_clock::now() < until) {
     const auto listed = round_trip(port, request("GET", own, "/_connect/requests?route=app&limit=1000"));
-    gone = listed.response ? count(listed.response->body, R"("error":"client gone")") : 0;
+    gone = listed.response ? cproxy::test::count_of(listed.response->body, R"("error":"client gone")") : 0;
     if (gone < static_cast<std::size_t>(n)) std::this_thread::sleep_for(20ms);
   }
   BOOST_TEST(gone == static_cast<std::size_t>(n));
@@ -198,12 +186,13 @@ BOOST_DATA_TEST_CASE(clients_that_hang_up_while_held_are_dropped_and_never_reach
   BOOST_REQUIRE(log);
   for (int i = 0; i < n; ++i) {
     BOOST_TEST_CONTEXT("client " << i) {
-      BOOST_TEST(count(*log, "GET app.localhost/left/" + std::to_string(i) + " 0 0B ") == 1u);
+      BOOST_TEST(cproxy::test::count_of(*log, "GET app.localhost/left/" + std::to_string(i) + " 0 0B ") ==
+                 1u);
     }
   }
-  BOOST_TEST(count(*log, left) == 1u, *log);
-  BOOST_TEST(count(*log, "got 502") == 0u, *log);
-  BOOST_TEST(count(*log, " 502 ") == 0u, *log);
+  BOOST_TEST(cproxy::test::count_of(*log, left) == 1u, *log);
+  BOOST_TEST(cproxy::test::count_of(*log, "got 502") == 0u, *log);
+  BOOST_TEST(cproxy::test::count_of(*log, " 502 ") == 0u, *log);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -21,6 +21,7 @@
 #include "http/proxy_rss.hpp"
 #include "http/restart_upstream.hpp"
 #include "http/upstreams.hpp"
+#include "support/output_text.hpp"
 
 using namespace cproxy::http_test;
 namespace bdata = boost::unit_test::data;
@@ -30,23 +31,10 @@ namespace hold_helpers {
 
 constexpr std::string_view refused_json =
     R"({"error":"Bad Gateway: the service is not responding.","service":"app"})";
-constexpr std::string_view browser_accept =
-    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n";
-
-std::size_t count(const std::string& text, std::string_view needle) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
 
 // Waits (bounded) until the proxy's log shows `needle`.
 bool log_shows(proxy_instance& p, std::string_view needle, ms deadline = 10s) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (p.output().find(needle) != std::string::npos) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
+  return cproxy::test::wait_for_text([&p] { return p.output(); }, needle, deadline, 20ms);
 }
 
 // A request answered, so that the upstream counts as one that answered recently.
@@ -185,11 +173,14 @@ BOOST_DATA_TEST_CASE(requests_arriving_while_the_upstream_restarts_are_held_and_
   const auto log = proxy.stop_and_take_log(20s);
   BOOST_REQUIRE(log);
   // One line when holding started and one when the service answered, not one per request; no 502.
-  BOOST_TEST(count(*log, "refused the connection; holding its requests for up to 10 s") == 1u, *log);
-  BOOST_TEST(count(*log, "app: 127.0.0.1:" + std::to_string(up.port()) + " answers again after ") == 1u,
+  BOOST_TEST(
+      cproxy::test::count_of(*log, "refused the connection; holding its requests for up to 10 s") == 1u,
+      *log);
+  BOOST_TEST(cproxy::test::count_of(
+                 *log, "app: 127.0.0.1:" + std::to_string(up.port()) + " answers again after ") == 1u,
              *log);
-  BOOST_TEST(count(*log, " 502 ") == 0u);
-  BOOST_TEST(count(*log, "502 app") == 0u);
+  BOOST_TEST(cproxy::test::count_of(*log, " 502 ") == 0u);
+  BOOST_TEST(cproxy::test::count_of(*log, "502 app") == 0u);
 }
 
 BOOST_DATA_TEST_CASE(a_service_that_stays_down_gets_the_502_after_the_hold_json_or_a_reloading_page,
@@ -232,9 +223,10 @@ BOOST_DATA_TEST_CASE(a_service_that_stays_down_gets_the_502_after_the_hold_json_
 
   const auto log = proxy.stop_and_take_log(20s);
   BOOST_REQUIRE(log);
-  BOOST_TEST(count(*log, "refused the connection; holding its requests for up to 2 s") == 1u, *log);
-  BOOST_TEST(count(*log, "did not answer within ") == 1u, *log);
-  BOOST_TEST(count(*log, "502 app:") == 0u, *log);
+  BOOST_TEST(cproxy::test::count_of(*log, "refused the connection; holding its requests for up to 2 s") == 1u,
+             *log);
+  BOOST_TEST(cproxy::test::count_of(*log, "did not answer within ") == 1u, *log);
+  BOOST_TEST(cproxy::test::count_of(*log, "502 app:") == 0u, *log);
 }
 
 BOOST_DATA_TEST_CASE(hold_0_answers_the_502_at_once, bdata::make(backends), io) {
@@ -250,8 +242,9 @@ BOOST_DATA_TEST_CASE(hold_0_answers_the_502_at_once, bdata::make(backends), io) 
   BOOST_TEST(r.body == refused_json);
   const auto log = proxy.stop_and_take_log(20s);
   BOOST_REQUIRE(log);
-  BOOST_TEST(count(*log, "holding") == 0u, *log);
-  BOOST_TEST(count(*log, "502 app: 127.0.0.1:" + std::to_string(up.port()) + " refused the connection") == 1u,
+  BOOST_TEST(cproxy::test::count_of(*log, "holding") == 0u, *log);
+  BOOST_TEST(cproxy::test::count_of(
+                 *log, "502 app: 127.0.0.1:" + std::to_string(up.port()) + " refused the connection") == 1u,
              *log);
 }
 
@@ -279,7 +272,7 @@ BOOST_DATA_TEST_CASE(a_service_off_for_longer_than_the_rule_or_never_up_is_not_h
   }
   const auto log = proxy.stop_and_take_log(20s);
   BOOST_REQUIRE(log);
-  BOOST_TEST(count(*log, "holding") == 0u, *log);
+  BOOST_TEST(cproxy::test::count_of(*log, "holding") == 0u, *log);
 }
 
 BOOST_DATA_TEST_CASE(a_route_whose_process_died_is_not_held, bdata::make(backends), io) {

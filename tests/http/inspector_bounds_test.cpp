@@ -11,6 +11,7 @@
 
 #include "http/client_helpers.hpp"
 #include "http/proxy_fixture.hpp"
+#include "http/proxy_rss.hpp"
 #include "http/upstreams.hpp"
 
 using namespace cproxy::http_test;
@@ -68,20 +69,6 @@ struct bounds_env {
                                   .args = {}}};
 };
 
-std::uint64_t rss_kib(const std::string& home) {
-  std::ifstream state(home + "/proxy-state.json");
-  std::stringstream text;
-  text << state.rdbuf();
-  const auto v = parse_json(text.str());
-  if (!v || !v->is_object()) return 0;
-  const std::int64_t pid = v->at("pid").to_number<std::int64_t>();
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6));
-  return 0;
-}
-
 json::array list(unsigned port) {
   const auto r = round_trip(port, request("GET", "localhost:" + std::to_string(port), "/_connect/requests"));
   BOOST_REQUIRE(r.response);
@@ -121,7 +108,7 @@ BOOST_DATA_TEST_CASE(ten_thousand_one_mib_bodies_keep_memory_bounded_and_the_new
     const auto r = c.read_final_response(20s);
     BOOST_REQUIRE_MESSAGE(r && r->status == 200, "request " << i << ": " << c.error());
   }
-  const std::uint64_t rss = rss_kib(proxy.home());
+  const std::uint64_t rss = proxy_rss_kib(proxy.home());
   BOOST_TEST_MESSAGE("RSS after " << big_requests << " requests of 1 MiB (" << io << "): " << rss << " KiB");
   BOOST_TEST(rss > 0u);
   BOOST_TEST(rss < rss_limit_kib);
