@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "http/client_helpers.hpp"
+#include "http/hold_helpers.hpp"
 #include "http/proxy_fixture.hpp"
 #include "http/restart_upstream.hpp"
 #include "support/output_text.hpp"
@@ -17,11 +18,6 @@ using namespace cproxy::http_test;
 namespace bdata = boost::unit_test::data;
 
 namespace hold_changes_helpers {
-
-// Waits (bounded) until the proxy's log shows `needle`.
-bool log_shows(proxy_instance& p, std::string_view needle, ms deadline = 10s) {
-  return cproxy::test::wait_for_text([&p] { return p.output(); }, needle, deadline, 20ms);
-}
 
 // active-routes.json replaced by rename, as the tools that write it do: static routes (no pid).
 void write_routes(const proxy_instance& p, const std::vector<std::pair<std::string, unsigned>>& routes) {
@@ -48,34 +44,10 @@ bool answers(unsigned port, const std::string& name, int status) {
   return false;
 }
 
-struct outcome {
-  int status = 0;
-  std::string body;
-  std::string content_type;
-  std::string error;
-};
-
-outcome exchange_once(unsigned port, const std::string& bytes, ms deadline) {
-  outcome o;
-  raw_client c(port);
-  if (!c.ok() || !c.send(bytes)) {
-    o.error = c.error();
-    return o;
-  }
-  const auto r = c.read_final_response(deadline);
-  if (!r) {
-    o.error = c.error();
-    return o;
-  }
-  o.status = r->status;
-  o.body = r->body;
-  o.content_type = r->get("content-type").value_or("");
-  return o;
-}
-
 }  // namespace hold_changes_helpers
 
 using namespace hold_changes_helpers;
+using namespace hold_helpers;
 
 BOOST_AUTO_TEST_SUITE(hold_changes)
 

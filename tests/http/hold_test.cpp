@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "http/client_helpers.hpp"
+#include "http/hold_helpers.hpp"
 #include "http/proxy_fixture.hpp"
 #include "http/proxy_rss.hpp"
 #include "http/restart_upstream.hpp"
@@ -32,43 +33,11 @@ namespace hold_helpers {
 constexpr std::string_view refused_json =
     R"({"error":"Bad Gateway: the service is not responding.","service":"app"})";
 
-// Waits (bounded) until the proxy's log shows `needle`.
-bool log_shows(proxy_instance& p, std::string_view needle, ms deadline = 10s) {
-  return cproxy::test::wait_for_text([&p] { return p.output(); }, needle, deadline, 20ms);
-}
-
 // A request answered, so that the upstream counts as one that answered recently.
 void warm_up(unsigned port, const std::string& host) {
   const auto r = round_trip(port, request("GET", host, "/warm"));
   BOOST_REQUIRE_MESSAGE(r.response, r.error);
   BOOST_REQUIRE_EQUAL(r.response->status, 200);
-}
-
-struct outcome {
-  int status = 0;
-  std::string body;
-  std::string content_type;
-  std::string error;
-};
-
-outcome exchange_once(unsigned port, const std::string& bytes, ms deadline, std::atomic<int>* sent) {
-  outcome o;
-  raw_client c(port);
-  if (!c.ok() || !c.send(bytes)) {
-    o.error = c.error();
-    if (sent) ++*sent;
-    return o;
-  }
-  if (sent) ++*sent;
-  const auto r = c.read_final_response(deadline);
-  if (!r) {
-    o.error = c.error();
-    return o;
-  }
-  o.status = r->status;
-  o.body = r->body;
-  o.content_type = r->get("content-type").value_or("");
-  return o;
 }
 
 }  // namespace hold_helpers
