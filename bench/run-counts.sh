@@ -2,7 +2,9 @@
 # Kernel events per request of connect-proxy builds, counted with perf tracepoints: syscalls, io_uring_enter
 # calls, SQEs, CQEs and poll arms per request, keep-alive (wrk -c50) and new connection per request, behind
 # the nginx origin of run-peers.sh. Counts, unlike times, do not change when the shared machine is busy.
-# Usage: bench/run-counts.sh [--seconds S] [--io uring|asio] NAME=BUILD_DIR...
+# --mallocs adds a second pass per load that counts libc malloc calls per request with a perf uprobe (it
+# slows the proxy down, hence its own pass); the probe is removed after if this run added it.
+# Usage: bench/run-counts.sh [--seconds S] [--io uring|asio] [--mallocs] NAME=BUILD_DIR...
 #        (each BUILD_DIR has src/app/connect; the bench peers come from $BUILD_DIR of the first, or build/)
 set -euo pipefail
 
@@ -14,11 +16,13 @@ bench=run-counts
 
 seconds=3
 io=uring
+mallocs=0
 builds=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --io) io=$2; shift 2 ;;
+    --mallocs) mallocs=1; shift ;;
     -h|--help) usage ;;
     *=*) builds+=("$1"); shift ;;
     *) echo "run-counts: unknown argument $1" >&2; usage ;;
@@ -35,6 +39,21 @@ newconn_bin=$(find "$build_dir" -name connect-http-newconn -type f -perm -u+x 2>
 
 make_work_dir
 chmod 755 "$work"
+malloc_event=""
+added_probe=0
+if [ "$mallocs" = 1 ]; then
+  libc=$(ldconfig -p | awk '/libc\.so\.6 .*x86-64/ {print $NF; exit}')
+  if perf probe -l 2>/dev/null | grep -q 'probe_libc:malloc '; then
+    malloc_event=probe_libc:malloc
+  elif [ -n "$libc" ] && perf probe -q -x "$libc" malloc 2>/dev/null; then
+    malloc_event=probe_libc:malloc
+    added_probe=1
+  else
+    echo "run-counts: cannot add a uprobe on malloc (root and libc symbols are needed); no malloc counts" >&2
+  fi
+fi
+remove_probe() { [ "$added_probe" = 1 ] && perf probe -q -d probe_libc:malloc 2>/dev/null || true; }
+trap 'remove_probe; cleanup' EXIT  # keeps make_work_dir's cleanup
 events="raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,io_uring:io_uring_submit_req"
 events+=",io_uring:io_uring_complete,io_uring:io_uring_poll_arm"
 
@@ -71,10 +90,11 @@ origin_workers=($(pgrep -P "$origin_pid" || true))
 pids+=("${origin_workers[@]}")
 printf '{"routes": [{"name": "api", "port": %s}]}\n' "$origin_port" >"$work/routes.json"
 
-# count NAME LOAD PORT PID: perf stat of PID while LOAD runs; one table row per event, per request.
+# count NAME LOAD PORT PID [EVENTS]: perf stat of PID while LOAD runs; the requests made, and the events
+# of perf.csv.
 count() {
   local name=$1 load=$2 port=$3 p=$4 requests
-  perf stat -x, -e "$events" -p "$p" -o "$work/perf.csv" -- sleep $((seconds + 1)) &
+  perf stat -x, -e "${5:-$events}" -p "$p" -o "$work/perf.csv" -- sleep $((seconds + 1)) &
   local perf_pid=$!
   sleep 0.5
   case "$load" in
@@ -86,12 +106,23 @@ count() {
       requests=$(awk '{for (i = 1; i < NF; i++) if ($i == "requests") print $(i + 1)}' "$work/load.out") ;;
   esac
   wait "$perf_pid"
-  awk -F, -v n="$name" -v l="$load" -v r="$requests" '
+  echo "$requests" >"$work/requests"
+}
+
+# row NAME LOAD PORT PID: one table row, per request.
+row() {
+  local name=$1 load=$2 port=$3 p=$4 per_malloc="n/a"
+  if [ -n "$malloc_event" ]; then
+    count "$name" "$load" "$port" "$p" "$malloc_event"
+    per_malloc=$(awk -F, -v r="$(cat "$work/requests")" '$3 ~ /malloc/ { printf "%.1f", $1 / r }' "$work/perf.csv")
+  fi
+  count "$name" "$load" "$port" "$p"
+  awk -F, -v n="$name" -v l="$load" -v r="$(cat "$work/requests")" -v m="$per_malloc" '
     $3 ~ /:/ { sub(/^[a-z_]+:/, "", $3); c[$3] = $1 }
     END {
-      printf "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", n, l, r, c["sys_enter"] / r,
+      printf "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n", n, l, r, c["sys_enter"] / r,
         c["sys_enter_io_uring_enter"] / r, c["io_uring_submit_req"] / r, c["io_uring_complete"] / r,
-        c["io_uring_poll_arm"] / r
+        c["io_uring_poll_arm"] / r, m
     }' "$work/perf.csv"
 }
 
@@ -106,11 +137,11 @@ for b in "${builds[@]}"; do
   p=$started_pid
   wait_port "$p" "$free" || { echo "run-counts: $name did not start: $(tail -n 2 "$work/$name.err")" >&2; exit 1; }
   taskset -c 1 wrk -t1 -c50 -d1s -H "Host: api.localhost" "http://127.0.0.1:$free/" >/dev/null  # warm-up
-  for load in keepalive newconn; do rows+=("$(count "$name" "$load" "$free" "$p")"); done
+  for load in keepalive newconn; do rows+=("$(row "$name" "$load" "$free" "$p")"); done
   stop "$p"
 done
 stop "$origin_pid" "${origin_workers[@]}"
 
-echo "| build | load | requests | syscalls/req | io_uring_enter/req | SQEs/req | CQEs/req | poll arms/req |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
+echo "| build | load | requests | syscalls/req | io_uring_enter/req | SQEs/req | CQEs/req | poll arms/req | mallocs/req |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"

@@ -2,8 +2,7 @@
 // Beast's parser for the grammar of the start line and fields, then the framing rules of RFC 9112.
 #include "connect/http/head.hpp"
 
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/url/parse.hpp>
 #include <charconv>
 
@@ -73,6 +72,7 @@ parse_result scan(std::string_view bytes, raw_head& out) {
   out.text = bytes.substr(start, end - start);
 
   std::string_view rest = out.text.substr(out.text.find("\r\n") + 2);
+  out.fields.reserve(16);  // most heads have fewer fields: one allocation instead of a growth series
   while (rest.size() > 2) {
     const std::size_t eol = rest.find("\r\n");
     const std::string_view line = rest.substr(0, eol);
@@ -171,18 +171,50 @@ bool connection_has(const std::vector<field>& fields, std::string_view token) {
   return false;
 }
 
-template <class Parser>
-parse_result run_beast(Parser& parser, std::string_view head) {
-  parser.header_limit(static_cast<std::uint32_t>(header_limit + 4));
-  // Bodies are relayed, never held: Beast's default 8 MiB body limit would refuse a large Content-Length.
-  parser.body_limit(boost::none);
-  parser.eager(false);
-  boost::beast::error_code ec;
-  parser.put(boost::asio::buffer(head.data(), head.size()), ec);
-  if (ec && ec != beast_http::error::need_more) return {parse_status::invalid, 0, ec.message()};
-  if (!parser.is_header_done()) return {parse_status::invalid, 0, "incomplete head"};
-  return {parse_status::complete, 0, {}};
-}
+// Beast's grammar check of a whole head, keeping only the start line. beast's own parser<> would also
+// copy every field into a basic_fields (an allocation per field); scan() already holds them.
+template <bool is_request>
+class start_line_parser final : public beast_http::basic_parser<is_request> {
+ public:
+  std::string_view method, target, reason;  // views into the head passed to run()
+  int version = 0;
+  int status = 0;
+
+  parse_result run(std::string_view head) {
+    this->header_limit(static_cast<std::uint32_t>(header_limit + 4));
+    // Bodies are relayed, never held: Beast's default 8 MiB body limit would refuse a large Content-Length.
+    this->body_limit(boost::none);
+    this->eager(false);
+    boost::beast::error_code ec;
+    this->put(boost::asio::buffer(head.data(), head.size()), ec);
+    if (ec && ec != beast_http::error::need_more) return {parse_status::invalid, 0, ec.message()};
+    if (!this->is_header_done()) return {parse_status::invalid, 0, "incomplete head"};
+    return {parse_status::complete, 0, {}};
+  }
+
+ private:
+  using error_code = boost::beast::error_code;
+  void on_request_impl(beast_http::verb, boost::beast::string_view method_text, boost::beast::string_view target_text,
+                       int v, error_code&) override {
+    method = {method_text.data(), method_text.size()};
+    target = {target_text.data(), target_text.size()};
+    version = v;
+  }
+  void on_response_impl(int code, boost::beast::string_view reason_text, int v, error_code&) override {
+    status = code;
+    reason = {reason_text.data(), reason_text.size()};
+    version = v;
+  }
+  void on_field_impl(beast_http::field, boost::beast::string_view, boost::beast::string_view, error_code&) override {}
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  std::size_t on_body_impl(boost::beast::string_view body, error_code&) override { return body.size(); }
+  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body, error_code&) override {
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+};
 
 }  // namespace
 
@@ -213,13 +245,12 @@ parse_result parse_request(std::string_view bytes, request_head& out) {
   parse_result r = scan(bytes, raw);
   if (r.status != parse_status::complete) return r;
 
-  beast_http::request_parser<beast_http::empty_body> parser;
-  if (const parse_result g = run_beast(parser, raw.text); g.status != parse_status::complete) return g;
-  const auto& msg = parser.get();
+  start_line_parser<true> parser;
+  if (const parse_result g = parser.run(raw.text); g.status != parse_status::complete) return g;
   out = request_head{};
-  out.method = std::string(msg.method_string());
-  out.target = std::string(msg.target());
-  out.version = msg.version();
+  out.method = std::string(parser.method);
+  out.target = std::string(parser.target);
+  out.version = static_cast<unsigned>(parser.version);
   if (out.version != 10 && out.version != 11) return {parse_status::invalid, 0, "unsupported HTTP version"};
   out.fields = std::move(raw.fields);
 
@@ -280,16 +311,15 @@ parse_result parse_response(std::string_view bytes, std::string_view request_met
   raw_head raw;
   parse_result r = scan(bytes, raw);
   if (r.status != parse_status::complete) return r;
-  beast_http::response_parser<beast_http::empty_body> parser;
+  start_line_parser<false> parser;
   if (request_method == "HEAD") parser.skip(true);
-  if (const parse_result g = run_beast(parser, raw.text); g.status != parse_status::complete) return g;
-  const auto& msg = parser.get();
+  if (const parse_result g = parser.run(raw.text); g.status != parse_status::complete) return g;
   out = response_head{};
-  out.status = msg.result_int();
+  out.status = static_cast<unsigned>(parser.status);
   // Beast reads any three digits ("002" as 2); RFC 9110 section 15 allows 100 to 599 only.
   if (out.status < 100 || out.status > 599) return {parse_status::invalid, 0, "status code outside 100-599"};
-  out.reason = std::string(msg.reason());
-  out.version = msg.version();
+  out.reason = std::string(parser.reason);
+  out.version = static_cast<unsigned>(parser.version);
   if (out.version != 10 && out.version != 11) return {parse_status::invalid, 0, "unsupported HTTP version"};
   out.fields = std::move(raw.fields);
 

@@ -34,9 +34,9 @@ coro::task<request_read> read_request(client_side* c, exchange* ex, http::reques
   const timeouts& t = c->env->options->timeouts;
   if (c->in.empty() && !first) {
     if (c->w->draining) co_return request_read::closed;
-    c->w->idle_clients.insert(c->stream);
+    enter_idle(c->w, c->stream, &c->idle);
     const io::io_result r = co_await read_idle(c->stream, &c->in, t.idle);
-    c->w->idle_clients.erase(c->stream);
+    leave_idle(c->w, c->stream, &c->idle);
     if (io::is_cancelled(r.ec) && c->w->draining) {
       // The drain closed this idle connection, but a request may have crossed it on the wire: one short
       // last look, so that request is served (with Connection: close) instead of lost with the close.

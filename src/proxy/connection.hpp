@@ -37,6 +37,19 @@ struct worker_env {
   std::unordered_set<io::stream*> idle_clients;  // waiting for a next request: closed at once on drain
 };
 
+// A client going idle between requests lends its own node to the idle set and takes it back after, so
+// the keep-alive loop allocates nothing for it.
+using idle_mark = std::unordered_set<io::stream*>::node_type;
+inline void enter_idle(worker_env* w, io::stream* s, idle_mark* mark) {
+  if (mark->empty()) {
+    w->idle_clients.insert(s);
+    return;
+  }
+  mark->value() = s;
+  w->idle_clients.insert(std::move(*mark));
+}
+inline void leave_idle(worker_env* w, io::stream* s, idle_mark* mark) { *mark = w->idle_clients.extract(s); }
+
 coro::task<void> serve_connection(io::socket client, const server_env* env, worker_env* worker);
 // The requests of a client whose stream is ready (plain, or TLS after its handshake): what
 // serve_connection does after sniff and tls_accept. Tests drive the pipeline in process through it.

@@ -4,7 +4,8 @@
 namespace cproxy::proxy {
 namespace {
 
-constexpr std::size_t read_chunk = 16 * 1024;
+// One read of a head at a time: the size of block_cache's blocks, so a buffer of it is recycled.
+constexpr std::size_t read_chunk = block_cache::block_size;
 
 // True once `buf` may hold a whole head: a blank line (CRLF CRLF, or a bare-LF one to reject) lies at
 // or after `from`. Parsing only then keeps a peer that trickles bytes from costing a parse per byte.
