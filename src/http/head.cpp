@@ -194,8 +194,8 @@ class start_line_parser final : public beast_http::basic_parser<is_request> {
 
  private:
   using error_code = boost::beast::error_code;
-  void on_request_impl(beast_http::verb, boost::beast::string_view method_text, boost::beast::string_view target_text,
-                       int v, error_code&) override {
+  void on_request_impl(beast_http::verb, boost::beast::string_view method_text,
+                       boost::beast::string_view target_text, int v, error_code&) override {
     method = {method_text.data(), method_text.size()};
     target = {target_text.data(), target_text.size()};
     version = v;
@@ -205,7 +205,8 @@ class start_line_parser final : public beast_http::basic_parser<is_request> {
     reason = {reason_text.data(), reason_text.size()};
     version = v;
   }
-  void on_field_impl(beast_http::field, boost::beast::string_view, boost::beast::string_view, error_code&) override {}
+  void on_field_impl(beast_http::field, boost::beast::string_view, boost::beast::string_view,
+                     error_code&) override {}
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
   std::size_t on_body_impl(boost::beast::string_view body, error_code&) override { return body.size(); }

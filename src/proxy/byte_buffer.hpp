@@ -6,9 +6,9 @@
 
 #include <cstddef>
 #include <cstring>
-#include <utility>
 #include <span>
 #include <string_view>
+#include <utility>
 
 namespace cproxy::proxy {
 

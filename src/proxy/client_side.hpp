@@ -19,7 +19,7 @@ struct client_side {
   byte_buffer in;  // client bytes read but not used yet (the rest of a head, a body, the next request)
   std::string ip;  // the client's address, for X-Forwarded-For and the log
   std::string_view protocol = "http/1.1";  // "h2" for a stream of an HTTP/2 connection
-  idle_mark idle;  // its node of worker_env::idle_clients while it is not idle
+  idle_mark idle;                          // its node of worker_env::idle_clients while it is not idle
 };
 
 }  // namespace cproxy::proxy

@@ -48,7 +48,9 @@ inline void enter_idle(worker_env* w, io::stream* s, idle_mark* mark) {
   mark->value() = s;
   w->idle_clients.insert(std::move(*mark));
 }
-inline void leave_idle(worker_env* w, io::stream* s, idle_mark* mark) { *mark = w->idle_clients.extract(s); }
+inline void leave_idle(worker_env* w, io::stream* s, idle_mark* mark) {
+  *mark = w->idle_clients.extract(s);
+}
 
 coro::task<void> serve_connection(io::socket client, const server_env* env, worker_env* worker);
 // The requests of a client whose stream is ready (plain, or TLS after its handshake): what
