@@ -4,12 +4,14 @@
 // the socket ends in h2 (Chromium sent an extended CONNECT on the page's h2 connection, which it does
 // when the server's SETTINGS offer ENABLE_CONNECT_PROTOCOL: no flag needed in Chromium 156). The CA is
 // put into the browser's NSS database (~/.pki/nssdb under a temp HOME) as `connect proxy trust` does.
-// A screenshot is kept beside the test binary (websocket-over-h2-IO.png). Skipped without Chromium.
+// A screenshot is kept beside the test binary (websocket-over-h2-IO.png). Also: an upstream's 103 Early
+// Hints reaches Chromium over h2, which preloads what it names. Skipped without Chromium.
 #include <boost/json.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "http/proxy_fixture.hpp"
 #include "http/run_program.hpp"
@@ -61,7 +63,22 @@ std::string page_html(const std::string& socket_path) {
          "</script></body></html>\n";
 }
 
-// The dev server: the page for /hmr-page-IO, a WebSocket echo for an upgrade.
+// A page whose stylesheet its 103 Early Hints named: Chromium acts on a 103 over HTTP/2 only, and the
+// stylesheet's Resource Timing entry then says it came from the hints.
+constexpr const char* early_hints =
+    "HTTP/1.1 103 Early Hints\r\nLink: </early.css>; rel=preload; as=style\r\n\r\n";
+constexpr const char* hints_page =
+    "<!DOCTYPE html><html><head><title>early hints over h2</title><link rel=\"stylesheet\" "
+    "href=\"/early.css\">"
+    "</head><body><h1>early hints over HTTP/2</h1><script>\n"
+    "addEventListener('load', () => {\n"
+    "  const css = performance.getEntriesByType('resource').find(e => e.name.endsWith('/early.css'));\n"
+    "  document.body.dataset.css = css ? css.initiatorType + ' ' + css.nextHopProtocol : 'none';\n"
+    "});\n"
+    "</script></body></html>\n";
+
+// The dev server: the page for /hmr-page-IO, a WebSocket echo for an upgrade, the page of /hints-page-IO
+// after its 103, and its stylesheet.
 void dev_server(upstream_conn& c) {
   for (int i = 0; i < 1000; ++i) {
     const auto req = c.read_request(60s);
@@ -69,6 +86,23 @@ void dev_server(upstream_conn& c) {
     if (req->head.has_token("upgrade", "websocket")) {
       serve_websocket_echo(c, *req);
       return;
+    }
+    if (req->target.find("/early.css") != std::string::npos) {
+      if (!c.write("HTTP/1.1 200 OK\r\nContent-Type: text/css\r\nCache-Control: "
+                   "max-age=600\r\nContent-Length: 21\r\n\r\nh1 { color: #0a6e3a }"))
+        return;
+      continue;
+    }
+    if (req->target.find("/hints-page-") != std::string::npos) {
+      // The hints, then the page a moment later, as a server that takes time to render it.
+      if (!c.write(early_hints)) return;
+      std::this_thread::sleep_for(300ms);
+      if (!c.write(std::string("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                               "Content-Length: " +
+                               std::to_string(std::string_view(hints_page).size()) + "\r\n\r\n" +
+                               hints_page)))
+        return;
+      continue;
     }
     const std::size_t at = req->target.find("/hmr-page-");
     const bool page = at != std::string::npos;
@@ -167,6 +201,25 @@ BOOST_DATA_TEST_CASE(a_wss_hot_reload_socket_echoes_over_h2_in_chromium, bdata::
   BOOST_REQUIRE_EQUAL(lines.size(), 1u);
   BOOST_TEST(lines[0].find(" GET " + authority + socket_path + " 101 ") != std::string::npos, lines[0]);
   BOOST_TEST(lines[0].ends_with("ms h2"), lines[0]);
+}
+
+// An upstream's 103 Early Hints reaches Chromium over h2 (a non-final HEADERS frame) and it preloads the
+// stylesheet the Link names: the stylesheet's Resource Timing entry says "early-hints". Were the 103
+// dropped, the entry would say "link" (fetched from the page's own <link>). Chromium puts the preload in
+// its HTTP cache, where the page's request finds it: without a max-age it fetches the stylesheet again.
+BOOST_DATA_TEST_CASE(early_hints_reach_chromium_over_h2, bdata::make(backends), io) {
+  proxy_instance& proxy = env.proxies.get(io);
+  const std::string authority = "app.localhost:" + std::to_string(proxy.port());
+  cproxy::test::temp_dir folder("connect-hints-h2-browser");
+  trust_ca(folder.path, proxy.home() + "/certs/ca.crt");
+  devtools_browser browser({.user_data_dir = folder.file("profile"), .home = folder.path, .extra_args = {}});
+  const std::size_t css_before = env.app.requests_for("/early.css").size();
+  browser.navigate("https://" + authority + "/hints-page-" + io);
+  BOOST_REQUIRE_MESSAGE(browser.wait_until("document.body.dataset.css !== undefined", 20s),
+                        browser.log_tail());
+  BOOST_TEST(browser.evaluate("document.body.dataset.css").as_string() == "early-hints h2");
+  // One fetch: the page's <link> took the preloaded response from the HTTP cache (hence its max-age).
+  BOOST_TEST(env.app.requests_for("/early.css").size() == css_before + 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
