@@ -263,7 +263,7 @@ void h2_stream::shutdown_send() noexcept {
   if (phase_ == phase::body && (tunnel_ || response_.body == http::framing::until_close)) end_body();
 }
 
-// The pipeline's HTTP/1.1 response: its head (1xx other than 101 dropped), then the body by its framing.
+// The pipeline's HTTP/1.1 response: its head (after any 1xx other than 101), then the body by its framing.
 void h2_stream::take_response(std::string_view bytes) {
   while (!bytes.empty() && !broken_) {
     if (phase_ == phase::head) {
@@ -280,7 +280,8 @@ void h2_stream::take_response(std::string_view bytes) {
       std::string rest = head_bytes_.substr(r.consumed);
       head_bytes_.clear();
       if (head.status >= 100 && head.status < 200 && head.status != 101) {
-        take_response(rest);  // an interim answer (100 Continue) has no use to an HTTP/2 client here
+        submit_interim(head);
+        take_response(rest);
         return;
       }
       response_ = std::move(head);
@@ -340,6 +341,31 @@ void h2_stream::submit_head() {
   }
   wake_writer();
   read_wake_.notify();
+}
+
+// An interim answer (100 Continue, 103 Early Hints) as a HEADERS frame without END_STREAM before the
+// final one (RFC 9113 section 8.1): a client waiting on Expect: 100-continue sends its body at once, and
+// a browser preloads what 103's Link fields name while the upstream still works on the page.
+void h2_stream::submit_interim(const http::response_head& head) {
+  if (closed_ || head_submitted_) return;
+  std::vector<field_line> fields{{":status", std::to_string(head.status)}};
+  std::string connection_tokens;
+  for (const http::field& f : head.fields)
+    if (http::iequals(f.name, "connection")) connection_tokens += "," + f.value;
+  for (const http::field& f : head.fields) {
+    std::string name = lower(f.name);
+    if (is_hop_by_hop(name) || http::has_token(connection_tokens, name) || name == "content-length") continue;
+    fields.emplace_back(std::move(name), f.value);
+  }
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(fields.size());
+  for (auto& [name, value] : fields)
+    nv.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(name.data()),
+                            reinterpret_cast<std::uint8_t*>(value.data()), name.size(), value.size(),
+                            NGHTTP2_NV_FLAG_NONE});
+  // nghttp2 copies the fields; a failure leaves the stream to its final response.
+  if (nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id_, nullptr, nv.data(), nv.size(), nullptr) == 0)
+    wake_writer();
 }
 
 void h2_stream::add_body(std::string_view bytes) {

@@ -76,6 +76,7 @@ class h2_stream final : public io::stream {
 
   void take_response(std::string_view bytes);
   void submit_head();
+  void submit_interim(const http::response_head& head);
   void add_body(std::string_view bytes);
   void end_body() noexcept;
   void wake_writer() noexcept;
