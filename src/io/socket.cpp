@@ -19,12 +19,6 @@ endpoint socket::remote_endpoint() const {
   return endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
 }
 
-bool socket::is_quiet() const {
-  char probe;
-  const ssize_t n = ::recv(native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
 coro::task<io_result> socket::send_all(std::span<const std::byte> buf, duration timeout) {
   std::size_t sent = 0;
   while (sent < buf.size()) {

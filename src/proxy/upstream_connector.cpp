@@ -43,7 +43,10 @@ coro::task<dial_result> pooled_connector::connect(const route::route* r, io::dur
                                                   bool allow_pooled) {
   const std::string key = upstream_key(*r);
   if (allow_pooled) {
-    if (std::optional<io::socket> pooled = pool_.take(key)) {
+    // Bounded by the pool's size; one that closed or holds stray bytes is dropped (closed here).
+    while (std::optional<io::socket> pooled = pool_.take(key)) {
+      coro::task<bool> check = pooled->quiet();
+      if (!co_await std::move(check)) continue;
       note_answer(key);
       co_return dial_result{std::make_unique<io::socket_stream>(std::move(*pooled)), true, std::nullopt};
     }

@@ -11,7 +11,7 @@ std::optional<io::socket> upstream_pool::take(const std::string& key) {
   while (!list.empty()) {
     idle_connection c = std::move(list.back());
     list.pop_back();
-    if (now - c.since < max_idle_age && c.socket.is_quiet()) return std::move(c.socket);
+    if (now - c.since < max_idle_age) return std::move(c.socket);
   }
   return std::nullopt;
 }

@@ -14,7 +14,8 @@ namespace cproxy::proxy {
 
 class upstream_pool {
  public:
-  // A pooled connection that still looks alive (no EOF or stray bytes waiting), or nullopt.
+  // The newest pooled connection young enough to be kept open by the upstream, or nullopt. The caller
+  // checks it is quiet (io::socket::quiet) before sending on it: that check is an io operation.
   std::optional<io::socket> take(const std::string& key);
   void give_back(const std::string& key, io::socket s);
   void clear() { idle_.clear(); }

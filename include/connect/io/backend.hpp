@@ -70,6 +70,8 @@ class socket_impl {
   // backend can; 0 bytes means EOF. Falls back to copying through a leased buffer. `idle` (0: none)
   // bounds each wait for either socket: a peer that stalls without closing gets timed_out.
   virtual coro::task<io_result> splice_to(socket_impl& to, std::size_t max, duration idle) = 0;
+  // See socket::quiet.
+  virtual coro::task<bool> quiet() = 0;
   // Requests cancellation of every operation in flight on this socket; each still completes.
   virtual void cancel() noexcept = 0;
   virtual void shutdown_send() noexcept = 0;

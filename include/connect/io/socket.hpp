@@ -32,8 +32,8 @@ class socket {
   // The address of the other end (the client, for an accepted socket).
   endpoint remote_endpoint() const;
   // True when the connection is open and has nothing waiting to be read: an idle pooled connection
-  // that may be reused (EOF or stray bytes mean it cannot).
-  bool is_quiet() const;
+  // that may be reused (EOF or stray bytes mean it cannot). It never waits for data.
+  coro::task<bool> quiet() { return impl_->quiet(); }
   native_handle_type native_handle() const noexcept { return impl_->native_handle(); }
   socket_impl& impl() noexcept { return *impl_; }
 

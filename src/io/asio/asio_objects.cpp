@@ -154,6 +154,13 @@ void asio_socket::start(recv_any_op& op) {
   });
 }
 
+// Asio has no operation that answers at once when nothing is there, so the peek is a plain syscall.
+coro::task<bool> asio_socket::quiet() {
+  char probe;
+  const ssize_t n = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  co_return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 coro::task<io_result> asio_socket::splice_to(socket_impl& to, std::size_t max, duration idle) {
   const io_result copied = co_await detail::copy_some(this, &to, max, idle);
   ctx_->count().copy_fallback_bytes += copied.bytes;

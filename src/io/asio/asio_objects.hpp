@@ -25,6 +25,7 @@ class asio_socket final : public socket_impl, private cancellable {
   void start(writev_op& op) override;
   void start(connect_op& op) override;
   coro::task<io_result> splice_to(socket_impl& to, std::size_t max, duration idle) override;
+  coro::task<bool> quiet() override;
   void cancel() noexcept override;
   void shutdown_send() noexcept override;
   native_handle_type native_handle() const noexcept override;
