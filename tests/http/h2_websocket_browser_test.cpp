@@ -6,6 +6,7 @@
 // put into the browser's NSS database (~/.pki/nssdb under a temp HOME) as `connect proxy trust` does.
 // A screenshot is kept beside the test binary (websocket-over-h2-IO.png). Also: an upstream's 103 Early
 // Hints reaches Chromium over h2, which preloads what it names. Skipped without Chromium.
+#include <atomic>
 #include <boost/json.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
@@ -77,6 +78,9 @@ constexpr const char* hints_page =
     "});\n"
     "</script></body></html>\n";
 
+// Stylesheets served so far: the page of /hints-page-IO waits for the preload its 103 started.
+std::atomic<int> stylesheets_served{0};
+
 // The dev server: the page for /hmr-page-IO, a WebSocket echo for an upgrade, the page of /hints-page-IO
 // after its 103, and its stylesheet.
 void dev_server(upstream_conn& c) {
@@ -91,12 +95,18 @@ void dev_server(upstream_conn& c) {
       if (!c.write("HTTP/1.1 200 OK\r\nContent-Type: text/css\r\nCache-Control: "
                    "max-age=600\r\nContent-Length: 21\r\n\r\nh1 { color: #0a6e3a }"))
         return;
+      ++stylesheets_served;
       continue;
     }
     if (req->target.find("/hints-page-") != std::string::npos) {
-      // The hints, then the page a moment later, as a server that takes time to render it.
+      // The hints, then the page once the preload they started has been served (a server that takes
+      // time to render it), so a busy machine cannot let the page's own <link> win the race. Without
+      // the hints the page goes after 5 s, and its stylesheet then comes from the <link>.
+      const int served = stylesheets_served;
       if (!c.write(early_hints)) return;
-      std::this_thread::sleep_for(300ms);
+      for (int wait = 0; wait < 500 && stylesheets_served == served; ++wait)
+        std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(50ms);  // the preload's response reaches the browser
       if (!c.write(std::string("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
                                "Content-Length: " +
                                std::to_string(std::string_view(hints_page).size()) + "\r\n\r\n" +
