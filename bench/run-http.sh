@@ -21,6 +21,8 @@ build_dir=${BUILD_DIR:-$src_dir/build}
 bench=run-http
 # shellcheck source=bench/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=bench/lib/idle.sh
+. "$here/lib/idle.sh"
 
 rounds=3
 seconds=5          # per keepalive (wrk) and newconn sample
@@ -75,9 +77,8 @@ check_words workload "$workloads" "keepalive newconn download ws"
 check_words origin "$origin" "upstream nginx"
 [ "$idle" = 0 ] || check_counts "$idle"
 [ "$origin" = upstream ] || bench=run-peers
-# 10,000 idle connections need more descriptors than the usual soft limit, in the proxies and the client.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-fd_limit=$(ulimit -n)
+idle_raise_fd_limit
+idle_client_args=()
 
 make_work_dir
 chmod 755 "$work"  # nginx's workers run as nobody and own their temp directories in here
@@ -403,43 +404,8 @@ run_rounds  # the samples, in $samples
 elapsed=$(($(date +%s) - started))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Idle keep-alive connections: $idle of them (each made one GET /, then waits) per proxy, one proxy at a time;
-# the growth of the proxy's RSS (master + workers for nginx) while they are held, per connection.
-declare -A idle_before idle_with idle_note idle_count
-idle_measure() {
-  local t=$1 pp c
-  # shellcheck disable=SC2207
-  pp=($(proxy_pids "$t"))
-  idle_before[$t]=$(rss_kib "${pp[@]}")
-  idle_count[$t]=$idle
-  # HAProxy takes about fd_limit / 2 connections (see its maxconn); more would wait in the accept queue.
-  if [ "$t" = haproxy ] && [ "$idle" -gt $((fd_limit / 2 - 1000)) ]; then idle_count[$t]=$((fd_limit / 2 - 1000)); fi
-  launch "idle-$t" "$peer_cpu" python3 "$here/http/idle_client.py" --port "${port[$t]}" --host "$host" \
-    --count "${idle_count[$t]}" --hold 120
-  c=$started_pid
-  for _ in $(seq 1200); do  # 120 s at most
-    grep -qs '^ready ' "$work/idle-$t.out" && break
-    kill -0 "$c" 2>/dev/null || break
-    sleep 0.1
-  done
-  if grep -qs '^ready ' "$work/idle-$t.out"; then
-    sleep 2  # let the proxy settle (pools, timers) before reading its memory
-    # shellcheck disable=SC2207
-    pp=($(proxy_pids "$t"))
-    idle_with[$t]=$(rss_kib "${pp[@]}")
-  else
-    idle_note[$t]="failed: $(tail -n 1 "$work/idle-$t.err" | cut -c1-120)"
-  fi
-  stop "$c"
-  sleep 2  # the proxy closes the connections before the next one is measured
-}
-if [ "$idle" -gt 0 ]; then
-  for t in "${active[@]}"; do
-    [ "$t" = direct ] && continue
-    idle_measure "$t"
-    echo "idle $t: ${idle_before[$t]:-?} KiB -> ${idle_with[$t]:-${idle_note[$t]}} KiB" >&2
-  done
-fi
+# Idle keep-alive connections (--idle N), one proxy at a time (bench/lib/idle.sh).
+idle_run
 
 # Where a connect-proxy target's CPU goes under the keep-alive load: the symbols with the most samples (self),
 # kernel included, as a share of the proxy's samples.
@@ -590,26 +556,7 @@ table() {
   echo "any proxy pays four cross-CPU wake-ups, which dominate in a VM (see the relay bench); read the CPU columns too."
   echo "vs nginx, vs HAProxy = median / that proxy's median in the same run."
   echo "Bench figures are reported, never asserted in tests."
-  if [ "$idle" -gt 0 ]; then
-    echo
-    echo "## Idle keep-alive connections: $idle plain ones per proxy, each after one GET /"
-    echo
-    echo "| target | connections | RSS before MiB | RSS with them MiB | KiB per connection |"
-    echo "|---|---:|---:|---:|---:|"
-    for t in "${active[@]}"; do
-      [ "$t" = direct ] && continue
-      if [ -n "${idle_with[$t]:-}" ]; then
-        awk -v t="$t" -v b="${idle_before[$t]}" -v a="${idle_with[$t]}" -v n="${idle_count[$t]}" \
-          'BEGIN { printf "| %s | %d | %.1f | %.1f | %.2f |\n", t, n, b / 1024, a / 1024, (a - b) / n }'
-      else
-        echo "| $t | ${idle_note[$t]:-not measured} | | | |"
-      fi
-    done
-    echo
-    echo "VmRSS of the proxy's processes (/proc/PID/status) after the rounds, then with the connections open (2 s"
-    echo "after the last answer); per connection = the difference / connections. The client is"
-    echo "bench/http/idle_client.py. The descriptor limit was $fd_limit (HAProxy gets about half of it as connections)."
-  fi
+  idle_report plain
   [ "$failures" = 0 ] || echo "**$failures sample(s) failed**; see the client errors below."
   if [ "$profile" = 1 ]; then
     for t in "${active[@]}"; do
