@@ -3,7 +3,7 @@
 # measured in one run, interleaved, saved to bench/results/http-<date>-<time>.md.
 # Usage: bench/run-http.sh [-r ROUNDS] [--seconds S] [--connections N] [--downloads N] [--pings N]
 #        [--targets "LIST"] [--workloads "LIST"] [--stock-buffers] [--no-build] [--no-install]
-#        [--baseline DIR] [--origin upstream|nginx] [--idle N] [--profile]
+#        [--baseline DIR] [--origin upstream|nginx] [--idle N] [--profile] [--workers N]
 #        (env: BUILD_DIR, default build/ in the source tree; QUIET_WAIT, default 600 s; RETRY_PCT, default 5)
 # --baseline DIR: another build of connect-proxy (DIR/src/app/connect, e.g. of the commit before a change)
 #        measured in the same run as the targets uring-base and asio-base, so a change is read as a ratio.
@@ -11,6 +11,9 @@
 #        of connect-http-upstream, which then serves only the WebSocket echo (Host ws.localhost); the report is
 #        results/peers-<date>-<time>.md. bench/run-peers.sh runs this layout.
 # --idle N: after the rounds, N idle keep-alive connections (one GET / each) per proxy; RSS per connection.
+# --workers N: every proxy with N workers (connect-proxy --threads N, nginx worker_processes N, HAProxy nbthread N)
+#        and wrk with N threads, nothing pinned to one CPU: proxies, clients and peers share CPUs 0-(N-1). Default 1:
+#        the proxy pinned to CPU 0, the rest to CPU 1. The report is results/KIND-workersN-<date>-<time>.md.
 # --profile: after the rounds, each connect-proxy target under the keep-alive load with `perf record`; the
 #        report lists the symbols with the largest share of the proxy's samples (e.g. before and after a change).
 set -euo pipefail
@@ -42,9 +45,8 @@ install=1
 quiet_wait=${QUIET_WAIT:-600}  # seconds, in all, that the run may wait for the shared machine to go quiet
 quiet_pct=5                    # "quiet": both bench CPUs at most this busy with other work
 retry_pct=${RETRY_PCT:-5}      # a sample with more interference than this is measured again (101: never)
-proxy_cpu=0
-peer_cpu=1
-quiet_cpus="$proxy_cpu $peer_cpu"
+workers=1
+quiet_cpus="0 1"
 host=api.localhost
 
 while [ $# -gt 0 ]; do
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
     --origin) origin=$2; shift 2 ;;
     --idle) idle=$2; shift 2 ;;
     --profile) profile=1; shift ;;
+    --workers) workers=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-install) install=0; shift ;;
     -h|--help) usage ;;
@@ -76,6 +79,8 @@ fi
 check_words workload "$workloads" "keepalive newconn download ws"
 check_words origin "$origin" "upstream nginx"
 [ "$idle" = 0 ] || check_counts "$idle"
+check_counts "$workers"
+workers_layout "$workers"
 [ "$origin" = upstream ] || bench=run-peers
 idle_raise_fd_limit
 idle_client_args=()
@@ -185,6 +190,7 @@ EOF
   # shellcheck disable=SC2207
   origin_workers=($(pgrep -P "$origin_pid" || true))
   pids+=("${origin_workers[@]}")
+  side_pids=("$origin_pid" "${origin_workers[@]}")
   ws_host=ws.localhost
 fi
 
@@ -201,7 +207,7 @@ write_nginx_conf() {  # DIR PORT
   mkdir -p "$1"
   cat >"$1/nginx.conf" <<EOF
 # nginx as a subdomain-routing reverse proxy for the HTTP bench: api.localhost -> the upstream.
-worker_processes 1;
+worker_processes $workers;
 daemon off;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
@@ -254,7 +260,7 @@ write_haproxy_cfg() {  # DIR PORT
   cat >"$1/haproxy.cfg" <<EOF
 # HAProxy as a subdomain-routing reverse proxy for the HTTP bench: api.* -> the upstream. No log lines.
 global
-  nbthread 1
+  nbthread $workers
   # maxconn: derived by HAProxy from the descriptor limit (it needs two per connection and refuses to
   # start when a set maxconn does not fit)
   $haproxy_buffers
@@ -322,7 +328,7 @@ for t in $targets; do
         >"$work/routes.json"
       # Each its own home (never the real one): one proxy runs per home, and a second one would refuse.
       mkdir -p "$work/home-$t"
-      launch "$t" "$proxy_cpu" env PRIVATECONNECT_HOME="$work/home-$t" "$bin" proxy start --foreground --quiet --port "$free" --threads 1 --io "${t%-base}" \
+      launch "$t" "$proxy_cpu" env PRIVATECONNECT_HOME="$work/home-$t" "$bin" proxy start --foreground --quiet --port "$free" --threads "$workers" --io "${t%-base}" \
         --config "$work/routes.json"
       port[$t]=$free; pid[$t]=$started_pid
       ;;
@@ -364,7 +370,7 @@ load() {
   case "$w" in
     keepalive)
       d=$(awk -v s="$seconds" -v k="$scale" 'BEGIN { d = int(s * k); print d < 1 ? 1 : d }')
-      timeout $((d + 60)) taskset -c "$peer_cpu" wrk -t1 -c"$connections" -d"${d}s" --latency -H "Host: $host" \
+      timeout $((d + 60)) taskset -c "$peer_cpu" wrk -t"$workers" -c"$connections" -d"${d}s" --latency -H "Host: $host" \
         "http://127.0.0.1:$p/" >"$out" 2>>"$work/client.err" || return 1
       wrk_results "$out" "$p" || return 1
       [ -n "$value" ] && [ "${ops:-0}" -gt 0 ] || return 1
@@ -444,7 +450,7 @@ if [ -n "$origin_pid" ]; then
 fi
 
 # --- Report --------------------------------------------------------------------------------------------
-report=$(new_report "$( [ "$origin" = nginx ] && echo peers || echo http)")
+report=$(new_report "$( [ "$origin" = nginx ] && echo peers || echo http)$( [ "$workers" = 1 ] || echo "-workers$workers")")
 
 # table W TITLE UNIT_DIV PER FORMAT LATENCY: the markdown table of workload W. UNIT_DIV turns ops into the
 # unit CPU is charged per (1 for requests and round trips, 1e6 for bytes -> MB).
@@ -504,17 +510,23 @@ table() {
   host_line
   echo "- source: $(source_commit), build: $build_dir ($(build_type)); $build_note"
   [ -n "$baseline_dir" ] && echo "- baseline (uring-base, asio-base): $(built_note "$baseline_dir/src/app/connect")"
-  echo "- connect-proxy: $connect_note; \`connect proxy start --foreground --quiet --threads 1 --io uring|asio --config FILE\`"
-  echo "- nginx $(version_of nginx-light) (1 worker, upstream keepalive 64, no access log), HAProxy $(version_of haproxy)" \
-    "(nbthread 1, http-reuse always, no log), wrk $(version_of wrk); $buffers_note; configs below"
-  if [ "$origin" = nginx ]; then
-    echo "- proxies pinned to CPU $proxy_cpu; the load generator and the origins pinned to CPU $peer_cpu: nginx" \
-      "$(version_of nginx-light) (1 worker, no access log) answers GET / (\`return 200\`, 18 bytes) and GET /64m (a" \
-      "64 MiB file, sendfile) for Host: $host; connect-http-upstream (epoll, one thread) echoes WebSocket frames" \
-      "for Host: $ws_host"
+  echo "- connect-proxy: $connect_note; \`connect proxy start --foreground --quiet --threads $workers --io uring|asio --config FILE\`"
+  echo "- nginx $(version_of nginx-light) ($workers worker(s), upstream keepalive 64, no access log), HAProxy $(version_of haproxy)" \
+    "(nbthread $workers, http-reuse always, no log), wrk $(version_of wrk); $buffers_note; configs below"
+  if [ "$workers" = 1 ]; then
+    layout="proxies pinned to CPU $proxy_cpu; the load generator and the $( [ "$origin" = nginx ] && echo origins ||
+      echo upstream) pinned to CPU $peer_cpu"
   else
-    echo "- proxies pinned to CPU $proxy_cpu; the load generator and the upstream (connect-http-upstream: epoll, one" \
-      "thread) pinned to CPU $peer_cpu; every request carries Host: $host"
+    layout="**$workers workers per proxy, nothing pinned to one CPU**: the proxies, the load generator (wrk"
+    layout+=" -t$workers) and the $( [ "$origin" = nginx ] && echo origins || echo upstream) all share CPUs $proxy_cpu"
+    layout+=" (taskset -c $proxy_cpu), so a proxy competes with its load for the cores"
+  fi
+  if [ "$origin" = nginx ]; then
+    echo "- $layout: nginx $(version_of nginx-light) (1 worker, no access log) answers GET / (\`return 200\`, 18" \
+      "bytes) and GET /64m (a 64 MiB file, sendfile) for Host: $host; connect-http-upstream (epoll, one thread)" \
+      "echoes WebSocket frames for Host: $ws_host"
+  else
+    echo "- $layout; the upstream is connect-http-upstream (epoll, one thread); every request carries Host: $host"
   fi
   echo "- $rounds rounds, interleaved (per round: each workload, targets in a rotated order), ${elapsed}s of measuring;" \
     "a warm-up pass per workload and target first, not recorded"
@@ -523,7 +535,7 @@ table() {
     echo
     case "$w" in
       keepalive)
-        echo "## Keep-alive: 18-byte responses over $connections connections (wrk -t1 -c$connections -d${seconds}s)"
+        echo "## Keep-alive: 18-byte responses over $connections connections (wrk -t$workers -c$connections -d${seconds}s)"
         echo
         table keepalive "req/s" 1 req "%.0f" 1 ;;
       newconn)
