@@ -3,7 +3,7 @@
 # measured in one run, interleaved, saved to bench/results/http-<date>-<time>.md.
 # Usage: bench/run-http.sh [-r ROUNDS] [--seconds S] [--connections N] [--downloads N] [--pings N]
 #        [--targets "LIST"] [--workloads "LIST"] [--stock-buffers] [--no-build] [--no-install]
-#        [--baseline DIR] [--origin upstream|nginx] [--idle N] [--profile]
+#        [--baseline DIR] [--origin upstream|nginx] [--idle N] [--profile] [--workers N]
 #        (env: BUILD_DIR, default build/ in the source tree; QUIET_WAIT, default 600 s; RETRY_PCT, default 5)
 # --baseline DIR: another build of connect-proxy (DIR/src/app/connect, e.g. of the commit before a change)
 #        measured in the same run as the targets uring-base and asio-base, so a change is read as a ratio.
@@ -11,6 +11,9 @@
 #        of connect-http-upstream, which then serves only the WebSocket echo (Host ws.localhost); the report is
 #        results/peers-<date>-<time>.md. bench/run-peers.sh runs this layout.
 # --idle N: after the rounds, N idle keep-alive connections (one GET / each) per proxy; RSS per connection.
+# --workers N: every proxy with N workers (connect-proxy --threads N, nginx worker_processes N, HAProxy nbthread N)
+#        and wrk with N threads, nothing pinned to one CPU: proxies, clients and peers share CPUs 0-(N-1). Default 1:
+#        the proxy pinned to CPU 0, the rest to CPU 1. The report is results/KIND-workersN-<date>-<time>.md.
 # --profile: after the rounds, each connect-proxy target under the keep-alive load with `perf record`; the
 #        report lists the symbols with the largest share of the proxy's samples (e.g. before and after a change).
 set -euo pipefail
@@ -21,6 +24,8 @@ build_dir=${BUILD_DIR:-$src_dir/build}
 bench=run-http
 # shellcheck source=bench/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=bench/lib/idle.sh
+. "$here/lib/idle.sh"
 
 rounds=3
 seconds=5          # per keepalive (wrk) and newconn sample
@@ -40,9 +45,8 @@ install=1
 quiet_wait=${QUIET_WAIT:-600}  # seconds, in all, that the run may wait for the shared machine to go quiet
 quiet_pct=5                    # "quiet": both bench CPUs at most this busy with other work
 retry_pct=${RETRY_PCT:-5}      # a sample with more interference than this is measured again (101: never)
-proxy_cpu=0
-peer_cpu=1
-quiet_cpus="$proxy_cpu $peer_cpu"
+workers=1
+quiet_cpus="0 1"
 host=api.localhost
 
 while [ $# -gt 0 ]; do
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
     --origin) origin=$2; shift 2 ;;
     --idle) idle=$2; shift 2 ;;
     --profile) profile=1; shift ;;
+    --workers) workers=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-install) install=0; shift ;;
     -h|--help) usage ;;
@@ -74,10 +79,11 @@ fi
 check_words workload "$workloads" "keepalive newconn download ws"
 check_words origin "$origin" "upstream nginx"
 [ "$idle" = 0 ] || check_counts "$idle"
+check_counts "$workers"
+workers_layout "$workers"
 [ "$origin" = upstream ] || bench=run-peers
-# 10,000 idle connections need more descriptors than the usual soft limit, in the proxies and the client.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-fd_limit=$(ulimit -n)
+idle_raise_fd_limit
+idle_client_args=()
 
 make_work_dir
 chmod 755 "$work"  # nginx's workers run as nobody and own their temp directories in here
@@ -184,6 +190,7 @@ EOF
   # shellcheck disable=SC2207
   origin_workers=($(pgrep -P "$origin_pid" || true))
   pids+=("${origin_workers[@]}")
+  side_pids=("$origin_pid" "${origin_workers[@]}")
   ws_host=ws.localhost
 fi
 
@@ -200,7 +207,7 @@ write_nginx_conf() {  # DIR PORT
   mkdir -p "$1"
   cat >"$1/nginx.conf" <<EOF
 # nginx as a subdomain-routing reverse proxy for the HTTP bench: api.localhost -> the upstream.
-worker_processes 1;
+worker_processes $workers;
 daemon off;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
@@ -253,7 +260,7 @@ write_haproxy_cfg() {  # DIR PORT
   cat >"$1/haproxy.cfg" <<EOF
 # HAProxy as a subdomain-routing reverse proxy for the HTTP bench: api.* -> the upstream. No log lines.
 global
-  nbthread 1
+  nbthread $workers
   # maxconn: derived by HAProxy from the descriptor limit (it needs two per connection and refuses to
   # start when a set maxconn does not fit)
   $haproxy_buffers
@@ -321,7 +328,7 @@ for t in $targets; do
         >"$work/routes.json"
       # Each its own home (never the real one): one proxy runs per home, and a second one would refuse.
       mkdir -p "$work/home-$t"
-      launch "$t" "$proxy_cpu" env PRIVATECONNECT_HOME="$work/home-$t" "$bin" proxy start --foreground --quiet --port "$free" --threads 1 --io "${t%-base}" \
+      launch "$t" "$proxy_cpu" env PRIVATECONNECT_HOME="$work/home-$t" "$bin" proxy start --foreground --quiet --port "$free" --threads "$workers" --io "${t%-base}" \
         --config "$work/routes.json"
       port[$t]=$free; pid[$t]=$started_pid
       ;;
@@ -363,7 +370,7 @@ load() {
   case "$w" in
     keepalive)
       d=$(awk -v s="$seconds" -v k="$scale" 'BEGIN { d = int(s * k); print d < 1 ? 1 : d }')
-      timeout $((d + 60)) taskset -c "$peer_cpu" wrk -t1 -c"$connections" -d"${d}s" --latency -H "Host: $host" \
+      timeout $((d + 60)) taskset -c "$peer_cpu" wrk -t"$workers" -c"$connections" -d"${d}s" --latency -H "Host: $host" \
         "http://127.0.0.1:$p/" >"$out" 2>>"$work/client.err" || return 1
       wrk_results "$out" "$p" || return 1
       [ -n "$value" ] && [ "${ops:-0}" -gt 0 ] || return 1
@@ -403,43 +410,8 @@ run_rounds  # the samples, in $samples
 elapsed=$(($(date +%s) - started))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Idle keep-alive connections: $idle of them (each made one GET /, then waits) per proxy, one proxy at a time;
-# the growth of the proxy's RSS (master + workers for nginx) while they are held, per connection.
-declare -A idle_before idle_with idle_note idle_count
-idle_measure() {
-  local t=$1 pp c
-  # shellcheck disable=SC2207
-  pp=($(proxy_pids "$t"))
-  idle_before[$t]=$(rss_kib "${pp[@]}")
-  idle_count[$t]=$idle
-  # HAProxy takes about fd_limit / 2 connections (see its maxconn); more would wait in the accept queue.
-  if [ "$t" = haproxy ] && [ "$idle" -gt $((fd_limit / 2 - 1000)) ]; then idle_count[$t]=$((fd_limit / 2 - 1000)); fi
-  launch "idle-$t" "$peer_cpu" python3 "$here/http/idle_client.py" --port "${port[$t]}" --host "$host" \
-    --count "${idle_count[$t]}" --hold 120
-  c=$started_pid
-  for _ in $(seq 1200); do  # 120 s at most
-    grep -qs '^ready ' "$work/idle-$t.out" && break
-    kill -0 "$c" 2>/dev/null || break
-    sleep 0.1
-  done
-  if grep -qs '^ready ' "$work/idle-$t.out"; then
-    sleep 2  # let the proxy settle (pools, timers) before reading its memory
-    # shellcheck disable=SC2207
-    pp=($(proxy_pids "$t"))
-    idle_with[$t]=$(rss_kib "${pp[@]}")
-  else
-    idle_note[$t]="failed: $(tail -n 1 "$work/idle-$t.err" | cut -c1-120)"
-  fi
-  stop "$c"
-  sleep 2  # the proxy closes the connections before the next one is measured
-}
-if [ "$idle" -gt 0 ]; then
-  for t in "${active[@]}"; do
-    [ "$t" = direct ] && continue
-    idle_measure "$t"
-    echo "idle $t: ${idle_before[$t]:-?} KiB -> ${idle_with[$t]:-${idle_note[$t]}} KiB" >&2
-  done
-fi
+# Idle keep-alive connections (--idle N), one proxy at a time (bench/lib/idle.sh).
+idle_run
 
 # Where a connect-proxy target's CPU goes under the keep-alive load: the symbols with the most samples (self),
 # kernel included, as a share of the proxy's samples.
@@ -478,7 +450,7 @@ if [ -n "$origin_pid" ]; then
 fi
 
 # --- Report --------------------------------------------------------------------------------------------
-report=$(new_report "$( [ "$origin" = nginx ] && echo peers || echo http)")
+report=$(new_report "$( [ "$origin" = nginx ] && echo peers || echo http)$( [ "$workers" = 1 ] || echo "-workers$workers")")
 
 # table W TITLE UNIT_DIV PER FORMAT LATENCY: the markdown table of workload W. UNIT_DIV turns ops into the
 # unit CPU is charged per (1 for requests and round trips, 1e6 for bytes -> MB).
@@ -538,17 +510,23 @@ table() {
   host_line
   echo "- source: $(source_commit), build: $build_dir ($(build_type)); $build_note"
   [ -n "$baseline_dir" ] && echo "- baseline (uring-base, asio-base): $(built_note "$baseline_dir/src/app/connect")"
-  echo "- connect-proxy: $connect_note; \`connect proxy start --foreground --quiet --threads 1 --io uring|asio --config FILE\`"
-  echo "- nginx $(version_of nginx-light) (1 worker, upstream keepalive 64, no access log), HAProxy $(version_of haproxy)" \
-    "(nbthread 1, http-reuse always, no log), wrk $(version_of wrk); $buffers_note; configs below"
-  if [ "$origin" = nginx ]; then
-    echo "- proxies pinned to CPU $proxy_cpu; the load generator and the origins pinned to CPU $peer_cpu: nginx" \
-      "$(version_of nginx-light) (1 worker, no access log) answers GET / (\`return 200\`, 18 bytes) and GET /64m (a" \
-      "64 MiB file, sendfile) for Host: $host; connect-http-upstream (epoll, one thread) echoes WebSocket frames" \
-      "for Host: $ws_host"
+  echo "- connect-proxy: $connect_note; \`connect proxy start --foreground --quiet --threads $workers --io uring|asio --config FILE\`"
+  echo "- nginx $(version_of nginx-light) ($workers worker(s), upstream keepalive 64, no access log), HAProxy $(version_of haproxy)" \
+    "(nbthread $workers, http-reuse always, no log), wrk $(version_of wrk); $buffers_note; configs below"
+  if [ "$workers" = 1 ]; then
+    layout="proxies pinned to CPU $proxy_cpu; the load generator and the $( [ "$origin" = nginx ] && echo origins ||
+      echo upstream) pinned to CPU $peer_cpu"
   else
-    echo "- proxies pinned to CPU $proxy_cpu; the load generator and the upstream (connect-http-upstream: epoll, one" \
-      "thread) pinned to CPU $peer_cpu; every request carries Host: $host"
+    layout="**$workers workers per proxy, nothing pinned to one CPU**: the proxies, the load generator (wrk"
+    layout+=" -t$workers) and the $( [ "$origin" = nginx ] && echo origins || echo upstream) all share CPUs $proxy_cpu"
+    layout+=" (taskset -c $proxy_cpu), so a proxy competes with its load for the cores"
+  fi
+  if [ "$origin" = nginx ]; then
+    echo "- $layout: nginx $(version_of nginx-light) (1 worker, no access log) answers GET / (\`return 200\`, 18" \
+      "bytes) and GET /64m (a 64 MiB file, sendfile) for Host: $host; connect-http-upstream (epoll, one thread)" \
+      "echoes WebSocket frames for Host: $ws_host"
+  else
+    echo "- $layout; the upstream is connect-http-upstream (epoll, one thread); every request carries Host: $host"
   fi
   echo "- $rounds rounds, interleaved (per round: each workload, targets in a rotated order), ${elapsed}s of measuring;" \
     "a warm-up pass per workload and target first, not recorded"
@@ -557,7 +535,7 @@ table() {
     echo
     case "$w" in
       keepalive)
-        echo "## Keep-alive: 18-byte responses over $connections connections (wrk -t1 -c$connections -d${seconds}s)"
+        echo "## Keep-alive: 18-byte responses over $connections connections (wrk -t$workers -c$connections -d${seconds}s)"
         echo
         table keepalive "req/s" 1 req "%.0f" 1 ;;
       newconn)
@@ -590,26 +568,7 @@ table() {
   echo "any proxy pays four cross-CPU wake-ups, which dominate in a VM (see the relay bench); read the CPU columns too."
   echo "vs nginx, vs HAProxy = median / that proxy's median in the same run."
   echo "Bench figures are reported, never asserted in tests."
-  if [ "$idle" -gt 0 ]; then
-    echo
-    echo "## Idle keep-alive connections: $idle plain ones per proxy, each after one GET /"
-    echo
-    echo "| target | connections | RSS before MiB | RSS with them MiB | KiB per connection |"
-    echo "|---|---:|---:|---:|---:|"
-    for t in "${active[@]}"; do
-      [ "$t" = direct ] && continue
-      if [ -n "${idle_with[$t]:-}" ]; then
-        awk -v t="$t" -v b="${idle_before[$t]}" -v a="${idle_with[$t]}" -v n="${idle_count[$t]}" \
-          'BEGIN { printf "| %s | %d | %.1f | %.1f | %.2f |\n", t, n, b / 1024, a / 1024, (a - b) / n }'
-      else
-        echo "| $t | ${idle_note[$t]:-not measured} | | | |"
-      fi
-    done
-    echo
-    echo "VmRSS of the proxy's processes (/proc/PID/status) after the rounds, then with the connections open (2 s"
-    echo "after the last answer); per connection = the difference / connections. The client is"
-    echo "bench/http/idle_client.py. The descriptor limit was $fd_limit (HAProxy gets about half of it as connections)."
-  fi
+  idle_report plain
   [ "$failures" = 0 ] || echo "**$failures sample(s) failed**; see the client errors below."
   if [ "$profile" = 1 ]; then
     for t in "${active[@]}"; do

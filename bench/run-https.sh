@@ -4,8 +4,10 @@
 # nginx and HAProxy, all serving the same ECDSA P-256 certificate,
 # measured in one run, interleaved, saved to bench/results/https-<date>-<time>.md.
 # Usage: bench/run-https.sh [-r ROUNDS] [--seconds S] [--connections N] [--handshake-clients N]
-#        [--targets "LIST"] [--workloads "LIST"] [--no-build] [--no-install]
+#        [--targets "LIST"] [--workloads "LIST"] [--idle N] [--no-build] [--no-install]
 #        (env: BUILD_DIR, default build/ in the source tree; QUIET_WAIT, default 600 s)
+# --idle N: after the rounds, N idle keep-alive TLS connections (one GET / each) per proxy; RSS per connection.
+#        With --workloads '' only that is measured.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,6 +16,8 @@ build_dir=${BUILD_DIR:-$src_dir/build}
 bench=run-https
 # shellcheck source=bench/lib/common.sh
 . "$here/lib/common.sh"
+# shellcheck source=bench/lib/idle.sh
+. "$here/lib/idle.sh"
 
 rounds=3
 seconds=5           # per sample
@@ -23,6 +27,7 @@ targets="uring asio nginx haproxy"
 workloads="handshake newconn keepalive h2"
 h2_clients=10       # h2load's connections (-c) for the h2 workload
 h2_streams=100      # and concurrent streams on each (-m)
+idle=0              # idle keep-alive TLS connections per proxy after the rounds (0: none)
 build=1
 install=1
 quiet_wait=${QUIET_WAIT:-600}  # seconds, in all, that the run may wait for the shared machine to go quiet
@@ -42,6 +47,7 @@ while [ $# -gt 0 ]; do
     --handshake-clients) handshake_clients=$2; shift 2 ;;
     --targets) targets=$2; shift 2 ;;
     --workloads) workloads=$2; shift 2 ;;
+    --idle) idle=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-install) install=0; shift ;;
     -h|--help) usage ;;
@@ -51,6 +57,8 @@ done
 check_counts "$rounds" "$seconds" "$connections" "$handshake_clients"
 check_words target "$targets" "uring asio nginx haproxy"
 check_words workload "$workloads" "handshake newconn keepalive h2"
+[ "$idle" = 0 ] || check_counts "$idle"
+idle_raise_fd_limit
 if [[ " $workloads " == *" h2 "* ]] && ! command -v h2load >/dev/null; then
   echo "run-https: the h2 workload needs h2load (Debian nghttp2-client; toolchains/setup-deps.sh bench)" >&2
   exit 1
@@ -128,7 +136,7 @@ worker_processes 1;
 daemon off;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 16384; }
 http {
   access_log off;
   client_body_temp_path $1/body;
@@ -166,7 +174,8 @@ write_haproxy_cfg() {  # DIR PORT
 # HAProxy as an HTTPS subdomain-routing reverse proxy for the HTTPS bench: api.* -> the upstream. No log.
 global
   nbthread 1
-  maxconn 4096
+  # maxconn: derived by HAProxy from the descriptor limit (it needs two per connection and refuses to
+  # start when a set maxconn does not fit)
   tune.bufsize 65536
   ssl-default-bind-options ssl-min-ver TLSv1.2
 defaults
@@ -373,6 +382,11 @@ run_rounds  # the samples, in $samples
 elapsed=$(($(date +%s) - started))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# Idle keep-alive TLS connections (--idle N), one proxy at a time (bench/lib/idle.sh); the client checks the
+# chain against the bench CA and sends SNI $sni, as wrk does.
+idle_client_args=(--tls --sni "$sni" --cafile "$cert_dir/ca.crt")
+idle_run
+
 stop_proxies
 stop "$upstream_pid"
 upstream_status=$stopped
@@ -478,6 +492,7 @@ table() {
   echo "again. The clients' TLS work (wrk also polls while a handshake is in flight) shares CPU $peer_cpu with the upstream,"
   echo "so handshakes/s and req/s can be bounded by the client: read the CPU columns. Bench figures are reported, never"
   echo "asserted in tests."
+  idle_report TLS
   [ "$failures" = 0 ] || echo "**$failures sample(s) failed**; see the client errors below."
   echo
   echo "## Notes"

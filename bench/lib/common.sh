@@ -28,6 +28,25 @@ check_words() {
   done
 }
 
+# workers_layout N: where the processes run with N workers per proxy. One (the default): the proxy pinned to
+# CPU 0 ($proxy_cpu), the load generator and the upstream or origin to CPU 1 ($peer_cpu). More: nothing pinned
+# to one CPU; the proxies, the clients and the peers all share CPUs 0-(N-1) (the bench machine has 2 cores), so
+# $proxy_cpu and $peer_cpu are both that list and measure() charges the two CPUs' other work together.
+workers_layout() {
+  workers=$1
+  if [ "$workers" -gt "$(nproc)" ]; then
+    echo "$bench: --workers $workers, but this machine has $(nproc) CPUs" >&2
+    exit 2
+  fi
+  if [ "$workers" = 1 ]; then
+    proxy_cpu=0
+    peer_cpu=1
+  else
+    proxy_cpu=$(seq -s, 0 $((workers - 1)))
+    peer_cpu=$proxy_cpu
+  fi
+}
+
 # --- Work directory and processes ------------------------------------------------------------------------
 # make_work_dir: a fresh /tmp/$bench.XXXXXX as $work, and traps that stop every pid still in $pids and
 # remove it on exit (bench_cleanup_hook, if the script defines one, runs just before the removal).
@@ -171,6 +190,10 @@ stop_proxies() {
   done
 }
 
+# side_pids: peers besides $upstream_pid that serve the load (an nginx origin and its workers); their CPU time
+# is the bench's own, not other work.
+side_pids=()
+
 # measure W T: one sample of workload W (the script's load()) against target T. Sets what load() sets,
 # plus proxy_ticks, cpu0_ticks (proxy_ticks + irq and softirq time of $proxy_cpu: loopback receive work for
 # what the proxy sends, charged to no task), rss (KiB, after it) and other_pct: the larger share of a CPU
@@ -180,7 +203,7 @@ measure() {
   # shellcheck disable=SC2207
   pp=($(proxy_pids "$t"))
   children_ticks; c0=$(times_ticks)
-  s0=$(cpu_ticks "$upstream_pid"); t0=$(now_ns)
+  s0=$(cpu_ticks "$upstream_pid" "${side_pids[@]}"); t0=$(now_ns)
   a0=$(cpu_busy "$proxy_cpu"); b0=$(cpu_busy "$peer_cpu")
   [ ${#pp[@]} -gt 0 ] && r0=$(cpu_ticks "${pp[@]}")
   k0=$(softirq_ticks "$proxy_cpu")
@@ -189,7 +212,7 @@ measure() {
   [ ${#pp[@]} -gt 0 ] && r1=$(cpu_ticks "${pp[@]}")
   a1=$(cpu_busy "$proxy_cpu"); b1=$(cpu_busy "$peer_cpu")
   children_ticks; c1=$(times_ticks)
-  s1=$(cpu_ticks "$upstream_pid"); t1=$(now_ns)
+  s1=$(cpu_ticks "$upstream_pid" "${side_pids[@]}"); t1=$(now_ns)
   proxy_ticks=$((r1 - r0))
   cpu0_ticks=$((r1 - r0 + k1 - k0))
   rss=0
@@ -200,6 +223,10 @@ measure() {
   local other_peer=$(((b1 - b0 - (s1 - s0) - (c1 - c0)) * 100 / span))
   [ ${#pp[@]} -gt 0 ] || other_proxy=0
   other_pct=$((other_proxy > other_peer ? other_proxy : other_peer))
+  if [ "$proxy_cpu" = "$peer_cpu" ]; then
+    # One set of CPUs for all (workers_layout): what none of ours used, as a share of one CPU.
+    other_pct=$(((a1 - a0 - (r1 - r0) - (s1 - s0) - (c1 - c0)) * 100 / span))
+  fi
   [ "$other_pct" -ge 0 ] || other_pct=0
 }
 
@@ -290,10 +317,11 @@ rss_kib() {
 # clients' is interference. cpu_busy N sums user+nice+system+steal of CPU N: irq and softirq time is left
 # out because loopback TCP does its receive work there and the kernel charges it to no task (so it is
 # mostly ours).
-cpu_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $9}' /proc/stat; }
+# N may be a list (0,1): the sum over those CPUs.
+cpu_busy() { awk -v l=",$1," '$1 ~ /^cpu[0-9]/ && index(l, "," substr($1, 4) ",") {s += $2 + $3 + $4 + $9} END {print s + 0}' /proc/stat; }
 # irq + softirq time of CPU N: loopback TCP does the receive work for the bytes a proxy on it sends there,
 # and the kernel charges it to no task.
-softirq_ticks() { awk -v a="cpu$1" '$1 == a {print $7 + $8}' /proc/stat; }
+softirq_ticks() { awk -v l=",$1," '$1 ~ /^cpu[0-9]/ && index(l, "," substr($1, 4) ",") {s += $7 + $8} END {print s + 0}' /proc/stat; }
 # The clients' CPU time comes from bash's `times`. Call as `children_ticks; c=$(times_ticks)`: `times` must
 # run in the script's shell, not in a $(...) subshell, whose own children are none.
 children_ticks() { times >"$work/times"; }
