@@ -50,6 +50,9 @@ class tls_stream final : public io::stream {
   SSL* native_handle() const noexcept { return ssl_.get(); }
 
   coro::task<io::io_result> read_some(std::span<std::byte> buf, io::duration timeout) override;
+  // Waits for ciphertext in the transport's buffers before it takes a plaintext buffer, so a connection
+  // waiting for its next request holds none.
+  coro::task<io::received> read_any(io::duration timeout) override;
   coro::task<io::io_result> write_all(std::span<const std::byte> buf, io::duration timeout) override;
   coro::task<io::io_result> write_all(std::span<const io::const_buffer> bufs, io::duration timeout) override;
   void cancel() noexcept override { transport().cancel(); }
@@ -68,6 +71,7 @@ class tls_stream final : public io::stream {
   coro::task<io::io_result> fill(io::duration timeout);
   std::error_code last_error(int ssl_error) noexcept;
   void init(std::span<const std::byte> already_read);
+  void shed_idle_buffers() noexcept;
   io::stream& transport() noexcept { return other_ ? *other_ : socket_; }
 
   // The proxy's transport is held by value (no allocation per connection); any other by pointer.
