@@ -19,6 +19,9 @@ struct client_side {
   byte_buffer in;  // client bytes read but not used yet (the rest of a head, a body, the next request)
   std::string ip;  // the client's address, for X-Forwarded-For and the log
   std::string_view protocol = "http/1.1";  // "h2" for a stream of an HTTP/2 connection
+  // An HTTP/2 stream carries one exchange: after it nothing is read for a next request (that read would
+  // only find the stream's end, at the cost of a read buffer and an inspector record per stream).
+  bool one_exchange = false;
 };
 
 }  // namespace cproxy::proxy

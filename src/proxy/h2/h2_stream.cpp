@@ -144,7 +144,16 @@ void h2_stream::headers_done(bool end_stream) {
   }
   h += "\r\n";
   if (head_too_large()) in_.clear();
+  head_size_ = in_.size();
   read_wake_.notify();
+}
+
+std::string h2_stream::take_head() {
+  std::string head = in_.substr(in_pos_, head_size_);
+  in_.erase(0, in_pos_ + head_size_);
+  in_pos_ = 0;
+  head_size_ = 0;
+  return head;
 }
 
 void h2_stream::add_data(std::span<const std::uint8_t> data) {
