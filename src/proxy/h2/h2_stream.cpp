@@ -100,6 +100,7 @@ void h2_stream::add_header(std::string_view name, std::string_view value) {
     cookies_ += value;
   } else {
     if (name == "content-length") has_length_ = true;
+    if (fields_.empty()) fields_.reserve(8);  // one allocation for the usual request
     fields_.emplace_back(name, value);
   }
 }
@@ -162,6 +163,12 @@ void h2_stream::headers_done(bool end_stream) {
 }
 
 std::string h2_stream::take_head() {
+  if (in_pos_ == 0 && in_.size() == head_size_) {  // no DATA came with the head: the buffer itself
+    std::string head = std::move(in_);
+    in_.clear();
+    head_size_ = 0;
+    return head;
+  }
   std::string head = in_.substr(in_pos_, head_size_);
   in_.erase(0, in_pos_ + head_size_);
   in_pos_ = 0;
