@@ -20,6 +20,9 @@ struct client_side {
   std::string ip;  // the client's address, for X-Forwarded-For and the log
   std::string_view protocol = "http/1.1";  // "h2" for a stream of an HTTP/2 connection
   idle_mark idle;                          // its node of worker_env::idle_clients while it is not idle
+  // An HTTP/2 stream carries one exchange: after it nothing is read for a next request (that read would
+  // only find the stream's end, at the cost of a read buffer and an inspector record per stream).
+  bool one_exchange = false;
 };
 
 }  // namespace cproxy::proxy

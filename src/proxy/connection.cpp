@@ -133,7 +133,8 @@ coro::task<void> serve_requests(client_side* c, bool plain_on_tls) {
       end = co_await run_exchange(c, &ex);
     }
     finish_exchange(*c, &ex);
-    if (end == exchange_end::keep_alive) continue;
+    if (end == exchange_end::keep_alive && !c->one_exchange) continue;
+    if (end == exchange_end::keep_alive) co_return;
     if (ex.failed && ex.status >= 400) co_await linger(c);
     co_return;
   }
@@ -227,7 +228,7 @@ coro::task<void> serve_connection(io::socket client, const server_env* env, work
   co_await serve_requests(&c, false);
 }
 
-coro::task<void> serve_h2_stream(io::stream* s, const client_side* parent) {
+coro::task<void> serve_h2_stream(io::stream* s, const client_side* parent, std::string head) {
   client_side c;
   c.env = parent->env;
   c.w = parent->w;
@@ -235,6 +236,9 @@ coro::task<void> serve_h2_stream(io::stream* s, const client_side* parent) {
   c.secure = parent->secure;
   c.ip = parent->ip;
   c.protocol = "h2";
+  c.one_exchange = true;
+  // The stream's head, already whole: read_request parses it without a read (nor a read buffer).
+  c.in.append(head);
   co_await serve_requests(&c, false);
 }
 

@@ -57,8 +57,9 @@ coro::task<void> serve_connection(io::socket client, const server_env* env, work
 // serve_connection does after sniff and tls_accept. Tests drive the pipeline in process through it.
 coro::task<void> serve_client(io::stream* client, std::string client_ip, bool secure, const server_env* env,
                               worker_env* worker);
-// One HTTP/2 stream (an h2::h2_stream) of the connection `parent`, through the same pipeline.
+// One HTTP/2 stream (an h2::h2_stream) of the connection `parent`, through the same pipeline; `head` is
+// its request head as HTTP/1.1 bytes, taken from the stream (h2_stream::take_head).
 struct client_side;
-coro::task<void> serve_h2_stream(io::stream* s, const client_side* parent);
+coro::task<void> serve_h2_stream(io::stream* s, const client_side* parent, std::string head);
 
 }  // namespace cproxy::proxy

@@ -20,7 +20,7 @@
 #include "h2_stream.hpp"
 
 namespace cproxy::proxy {
-coro::task<void> serve_h2_stream(io::stream* s, const client_side* parent);
+coro::task<void> serve_h2_stream(io::stream* s, const client_side* parent, std::string head);
 }
 
 namespace cproxy::proxy::h2 {
@@ -203,7 +203,8 @@ class session {
                                           s->c_->ip, s->c_->env->options->max_body);
       co_await st->write_all(as_bytes(a.response), s->c_->env->options->timeouts.idle);
     } else {
-      co_await serve_h2_stream(st, s->c_);
+      std::string head = st->take_head();
+      co_await serve_h2_stream(st, s->c_, std::move(head));
     }
     st->finish();
     st->finished = true;

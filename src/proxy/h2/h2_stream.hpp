@@ -43,6 +43,9 @@ class h2_stream final : public io::stream {
   void add_trailer(std::string_view name, std::string_view value);
   // The request head is complete: it becomes HTTP/1.1 bytes for the pipeline to read.
   void headers_done(bool end_stream);
+  // The request head's HTTP/1.1 bytes, taken out of what read_some gives (the pipeline parses them
+  // from its buffer without a read); DATA that came with them stays to be read.
+  std::string take_head();
   void add_data(std::span<const std::uint8_t> data);
   void end_request();
   // nghttp2 closed the stream (both ends done, or a reset by either side).
@@ -101,7 +104,8 @@ class h2_stream final : public io::stream {
   bool websocket_ = false;
   bool tunnel_request_ = false;  // CONNECT or extended CONNECT: DATA are raw bytes after the head
   bool request_done_ = false;
-  std::string in_;  // HTTP/1.1 bytes for the pipeline to read
+  std::string in_;             // HTTP/1.1 bytes for the pipeline to read
+  std::size_t head_size_ = 0;  // the head's bytes at the front of in_, until take_head
   std::size_t in_pos_ = 0;
   std::size_t unconsumed_ = 0;  // DATA bytes not yet given back to the client's window
 
