@@ -73,8 +73,10 @@ parse_result scan(std::string_view bytes, raw_head& out) {
   out.text = bytes.substr(start, end - start);
 
   std::string_view rest = out.text.substr(out.text.find("\r\n") + 2);
-  // One allocation for the fields instead of a vector growing one by one.
-  out.fields.reserve(static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n')));
+  // One allocation for the fields instead of a vector growing one by one; capped, as the lines are not
+  // checked yet (a 64 KiB head of empty-ish lines would reserve about 1 MiB only to be refused).
+  out.fields.reserve(
+      std::min<std::size_t>(static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n')), 128));
   while (rest.size() > 2) {
     const std::size_t eol = rest.find("\r\n");
     const std::string_view line = rest.substr(0, eol);

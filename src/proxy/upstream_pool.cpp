@@ -18,8 +18,12 @@ std::optional<io::socket> upstream_pool::take(const std::string& key) {
 
 void upstream_pool::give_back(const std::string& key, io::socket s) {
   auto& list = idle_[key];
-  if (list.size() >= max_idle_per_key) list.erase(list.begin());
-  list.push_back({std::move(s), std::chrono::steady_clock::now()});
+  const auto now = std::chrono::steady_clock::now();
+  // Oldest first: the ones past max_idle_age are closed here, not left open (in CLOSE_WAIT once the
+  // upstream gave up on them) until a burst drains the newer ones above them.
+  while (!list.empty() && (list.size() >= max_idle_per_key || now - list.front().since >= max_idle_age))
+    list.pop_front();
+  list.push_back({std::move(s), now});
 }
 
 int upstream_pool::preferred_family(const std::string& key) const {

@@ -3,10 +3,10 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
 #include "connect/io/socket.hpp"
 
@@ -36,7 +36,7 @@ class upstream_pool {
   static constexpr std::size_t max_idle_per_key = 1024;
   // Node's default keepAliveTimeout is 5 s: older idle connections are likely closed by now.
   static constexpr std::chrono::seconds max_idle_age{4};
-  std::unordered_map<std::string, std::vector<idle_connection>> idle_;
+  std::unordered_map<std::string, std::deque<idle_connection>> idle_;  // oldest first
   std::unordered_map<std::string, int> family_;
 };
 

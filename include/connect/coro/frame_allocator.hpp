@@ -51,9 +51,10 @@ class frame_allocator {
   // Frames up to 4 KiB are recycled: the exchange stages' frames (heads, buffers, strings inline) are
   // 1-3 KiB, and a malloc of each per request showed in the keep-alive profile.
   static constexpr std::size_t class_count = 64;
-  // Each list keeps what was live at once, up to 4096 frames or 4 MiB, whichever is less.
+  // Each list keeps what was live at once, up to 4096 frames or 512 KiB, whichever is less: at most
+  // 32 MiB per thread over all 64 classes, kept for the thread's life.
   static constexpr std::size_t max_cached(std::size_t cls) {
-    const std::size_t by_bytes = (4u << 20) / class_bytes(cls);
+    const std::size_t by_bytes = (512u << 10) / class_bytes(cls);
     return by_bytes < 4096 ? by_bytes : 4096;
   }
 

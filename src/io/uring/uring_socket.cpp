@@ -94,7 +94,9 @@ struct peek_awaitable {
     ctx->start(op, duration{1},
                [&](io_uring_sqe* sqe) { io_uring_prep_recv(sqe, fd, probe, 1, MSG_PEEK | MSG_DONTWAIT); });
   }
-  bool await_resume() const noexcept { return op.res == -EAGAIN || op.timed_out; }
+  // A timed-out peek is quiet only if the cancel won: a recv that completed in the same turn as the
+  // deadline still reports what it saw (bytes, or 0 for EOF).
+  bool await_resume() const noexcept { return op.res == -EAGAIN || (op.timed_out && op.res == -ECANCELED); }
 };
 
 }  // namespace
