@@ -61,7 +61,7 @@ bool looks_like_a_page_png(const std::string& path, std::uintmax_t* size) {
 bool logged(proxy_instance& proxy, const std::string& needle) {
   const auto until = std::chrono::steady_clock::now() + 5s;
   while (std::chrono::steady_clock::now() < until) {
-    if (proxy.output().find(needle) != std::string::npos) return true;
+    if (proxy.log_text().find(needle) != std::string::npos) return true;
     std::this_thread::sleep_for(20ms);
   }
   return false;

@@ -280,8 +280,8 @@ BOOST_DATA_TEST_CASE(the_access_log_says_h2, bdata::make(backends), io) {
   const answer a = ask(proto::h2c, proxy, target, "api.localhost:" + std::to_string(proxy.port()));
   BOOST_TEST(a.status == 200);
   const std::string line = "GET api.localhost:" + std::to_string(proxy.port()) + target + " 200 ";
-  BOOST_TEST(wait_for_text([&] { return proxy.output(); }, line, 5s, 50ms), proxy.output());
-  const std::string out = proxy.output();
+  BOOST_TEST(wait_for_text([&] { return proxy.log_text(); }, line, 5s, 50ms), proxy.output());
+  const std::string out = proxy.log_text();
   const auto at = out.find(line);
   BOOST_TEST((at != std::string::npos && out.substr(at, out.find('\n', at) - at).ends_with("ms h2")), out);
 }
@@ -506,7 +506,7 @@ BOOST_DATA_TEST_CASE(an_hpack_bomb_ends_its_connection_with_enhance_your_calm, b
   proxy_instance& proxy = env.proxies.get(io);
   const std::string authority = "api.localhost:" + std::to_string(proxy.port());
   const std::string line = "ended: header list over 256 KiB (HPACK bomb)";
-  const std::size_t lines_before = count_of(proxy.output(), line);
+  const std::size_t lines_before = count_of(proxy.log_text(), line);
   const std::string target = std::string("/t/bomb-") + io;
   std::string bomb = h2::block(h2::get_request(authority, target)) +
                      h2::literal("x-bomb", std::string(4000, 'b'), /*indexed=*/true);
@@ -543,7 +543,7 @@ BOOST_DATA_TEST_CASE(an_hpack_bomb_ends_its_connection_with_enhance_your_calm, b
   BOOST_TEST(rss.peak() > 0u);
   BOOST_TEST(rss.peak() < flood_rss_limit_kib);
   BOOST_TEST(env.api.requests_for(target).empty());
-  BOOST_TEST(wait_for_text([&] { return std::to_string(count_of(proxy.output(), line) - lines_before); },
+  BOOST_TEST(wait_for_text([&] { return std::to_string(count_of(proxy.log_text(), line) - lines_before); },
                            std::to_string(bombs), 5s, 50ms),
              proxy.output());
 }
@@ -771,7 +771,7 @@ BOOST_DATA_TEST_CASE(floods_end_the_attackers_connection_while_others_are_served
     proxy_instance& proxy = env.proxies.get(io);
     const std::string authority = "api.localhost:" + std::to_string(proxy.port());
     const std::size_t slow_before = env.api.requests_for("/slow/reset").size();
-    const std::size_t lines_before = count_of(proxy.output(), defence_line(kind));
+    const std::size_t lines_before = count_of(proxy.log_text(), defence_line(kind));
     auto good = std::async(std::launch::async, [&] {
       int ok = 0, asked = 0;
       while (asked < 10) {
@@ -815,10 +815,10 @@ BOOST_DATA_TEST_CASE(floods_end_the_attackers_connection_while_others_are_served
     rss.sample();
     // The defence that ended it says so in one line.
     const auto line_until = std::chrono::steady_clock::now() + 5s;
-    while (count_of(proxy.output(), defence_line(kind)) == lines_before &&
+    while (count_of(proxy.log_text(), defence_line(kind)) == lines_before &&
            std::chrono::steady_clock::now() < line_until)
       std::this_thread::sleep_for(50ms);
-    BOOST_TEST(count_of(proxy.output(), defence_line(kind)) > lines_before, proxy.output());
+    BOOST_TEST(count_of(proxy.log_text(), defence_line(kind)) > lines_before, proxy.output());
     const auto [ok, asked] = good.get();
     BOOST_TEST(ok == asked, ok << " of " << asked << " good requests succeeded");
     BOOST_TEST(asked > 0);

@@ -17,7 +17,7 @@ using namespace cproxy::http_test;
 
 // Waits (bounded) until the proxy's log shows `needle`.
 inline bool log_shows(proxy_instance& p, std::string_view needle, ms deadline = 10s) {
-  return cproxy::test::wait_for_text([&p] { return p.output(); }, needle, deadline, 20ms);
+  return cproxy::test::wait_for_text([&p] { return p.log_text(); }, needle, deadline, 20ms);
 }
 
 struct outcome {

@@ -170,7 +170,7 @@ bool contains(const std::string& text, std::string_view needle) {
 // Waits until the proxy's output (stderr and proxy.log tails) holds `needle`.
 bool proxy_output_shows(proxy_instance& proxy, const std::string& needle,
                         std::chrono::milliseconds deadline = 5s) {
-  return wait_for_text([&] { return proxy.output(); }, needle, deadline, 50ms);
+  return wait_for_text([&] { return proxy.log_text(); }, needle, deadline, 50ms);
 }
 
 // SSL_set_tlsext_host_name, without the macro's C cast.

@@ -118,6 +118,17 @@ std::string proxy_instance::output() {
          "\n--- proxy.log:\n" + tail(log);
 }
 
+std::string proxy_instance::log_text() {
+  std::string log;
+  {
+    std::ifstream in(home_ + "/proxy.log");
+    log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::lock_guard lock(mu_);
+  if (!child_) return log;
+  return child_->err() + log;
+}
+
 std::optional<std::string> proxy_instance::stop_and_take_log(std::chrono::milliseconds deadline) {
   stop_pump_ = true;
   if (pump_.joinable()) pump_.join();

@@ -62,6 +62,9 @@ class proxy_instance {
   std::optional<int> exited() const;
   // Its stdout and stderr so far (the tails), for failure messages.
   std::string output();
+  // All of its stderr and proxy.log so far, to look for a line in: output() is a tail, and a line
+  // searched there scrolls out of it once enough lines follow (other workers' access lines).
+  std::string log_text();
   // SIGTERM, then waits up to `deadline` for the exit. Returns all of its stderr (where a foreground
   // proxy logs), or nullopt if it did not exit in time (it is killed then).
   std::optional<std::string> stop_and_take_log(std::chrono::milliseconds deadline);
