@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "../client_side.hpp"
@@ -212,7 +213,7 @@ class session {
     if (st->closed_by_nghttp2()) s->streams_.erase(st->id());
     // A draining server lets the streams in flight finish, then says GOAWAY (the writer ends the
     // connection once it has gone out).
-    if (s->c_->w->draining && s->running_ == 0) nghttp2_session_terminate_session(s->ng_, NGHTTP2_NO_ERROR);
+    if (s->c_->w->draining && s->running_ == 0) s->goaway_after_flush();
     s->writer_wake_.notify();
   }
 
@@ -225,7 +226,7 @@ class session {
     while (!ended_ && !reader_done_) {
       const bool idle = streams_.empty();
       if (idle && c_->w->draining) {
-        nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);
+        goaway_after_flush();
         break;
       }
       if (idle) c_->w->idle_clients.insert(c_->stream);
@@ -235,7 +236,7 @@ class session {
         // Streams whose pipeline runs have timeouts of their own; a stream whose head never completes
         // (a slow HEADERS/CONTINUATION sequence) does not keep the connection.
         if (running_ > 0 && !c_->w->draining) continue;
-        nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);  // idle: GOAWAY, as 1.1 closes
+        goaway_after_flush();  // idle: GOAWAY, as 1.1 closes
         break;
       }
       if (r.ec || r.bytes == 0) {
@@ -273,6 +274,14 @@ class session {
 
   void stop_reading() { reader_done_ = true; }
 
+  // The connection's orderly end (idle, drained). The writer says GOAWAY once every frame queued so far
+  // has gone out: from the moment its session is closing, nghttp2 drops a queued RST_STREAM, so a stream
+  // reset in the same turn (a stalled stream's write timeout) would end without its RST.
+  void goaway_after_flush() {
+    goaway_pending_ = true;
+    writer_wake_.notify();
+  }
+
   void hard_close() {
     ended_ = true;
     c_->stream->cancel();  // ends the writer's write to a client that does not read
@@ -297,6 +306,10 @@ class session {
         continue;
       }
       if (ended_) break;
+      if (std::exchange(goaway_pending_, false)) {
+        nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);
+        continue;
+      }
       if (reader_done_ && !nghttp2_session_want_write(ng_)) break;
       if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;
       const wake::outcome w = co_await writer_wake_.wait(t.tunnel_idle);
@@ -313,6 +326,7 @@ class session {
   std::vector<std::int32_t> ready_;
   coro::scope stream_tasks_;
   bool ended_ = false;  // the connection is over
+  bool goaway_pending_ = false;  // goaway_after_flush() was called: the writer says it when flushed
   bool flooded_ = false;
   bool bombed_ = false;      // an HPACK bomb ended the connection
   std::size_t running_ = 0;  // streams whose pipeline coroutine runs
