@@ -9,6 +9,32 @@ std::size_t record::footprint() const noexcept {
          request_body.bytes.capacity() + response_body.bytes.capacity() + replay_token.capacity();
 }
 
+void record::reuse() {
+  constexpr std::size_t kept_capacity = 2048;
+  record fresh;
+  // Each buffer moves into `fresh` emptied. A large one is freed here: the store's byte bound counts
+  // capacity, and the assignment below would keep it (moving an empty string copies its characters).
+  const auto keep = [](std::string& from, std::string& to) {
+    if (from.capacity() > kept_capacity) {
+      std::string().swap(from);
+      return;
+    }
+    from.clear();
+    to = std::move(from);
+  };
+  keep(route, fresh.route);
+  keep(method, fresh.method);
+  keep(host, fresh.host);
+  keep(path, fresh.path);
+  keep(error, fresh.error);
+  keep(request_head, fresh.request_head);
+  keep(response_head, fresh.response_head);
+  keep(request_body.bytes, fresh.request_body.bytes);
+  keep(response_body.bytes, fresh.response_body.bytes);
+  keep(replay_token, fresh.replay_token);
+  *this = std::move(fresh);
+}
+
 std::string_view field_lines_of(std::string_view head) noexcept {
   const std::size_t start = head.find("\r\n");
   if (start == std::string_view::npos) return {};

@@ -3,6 +3,7 @@
 #include "connect/inspect/store.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <iterator>
 
 namespace cproxy::inspect {
@@ -20,17 +21,25 @@ store::store(options o, unsigned shards) : options_(o) {
   for (unsigned i = 0; i < n; ++i) shards_.push_back(std::make_unique<shard>());
 }
 
-std::uint64_t store::add(unsigned index, record r) {
+std::uint64_t store::add(unsigned index, std::shared_ptr<record> r, std::shared_ptr<record>* reusable) {
   shard& s = *shards_[index % shards_.size()];
-  const std::size_t size = r.footprint();
+  const std::size_t size = r->footprint();
   // The id says which shard (low part) and its order there, so ids are unique without a shared counter.
   std::lock_guard lock(s.mu);
-  r.id = ++s.next * shards_.size() + index % shards_.size() + 1;
-  const std::uint64_t id = r.id;
-  s.records.push_back(std::make_shared<const record>(std::move(r)));
+  r->id = ++s.next * shards_.size() + index % shards_.size() + 1;
+  const std::uint64_t id = r->id;
+  s.records.push_back(std::move(r));
   s.bytes += size;
   while (!s.records.empty() && (s.records.size() > options_.requests || s.bytes > shard_bytes_)) {
-    s.bytes -= s.records.front()->footprint();
+    std::shared_ptr<record>& oldest = s.records.front();
+    s.bytes -= oldest->footprint();
+    // Readers copy pointers under this lock only, so a count of 1 seen here stays 1. The fence pairs
+    // with the release of the last reader's copy: its reads happen before the reuse's writes.
+    if (reusable && !*reusable && oldest.use_count() == 1) {
+      std::atomic_thread_fence(std::memory_order_acquire);
+      oldest->reuse();
+      *reusable = std::move(oldest);
+    }
     s.records.pop_front();
   }
   return id;
@@ -40,7 +49,7 @@ std::vector<record_ptr> store::list(const filter& f) const {
   std::vector<record_ptr> all;
   for (const auto& s : shards_) {
     std::lock_guard lock(s->mu);
-    for (const record_ptr& r : s->records)
+    for (const auto& r : s->records)
       if (f.matches(*r)) all.push_back(r);
   }
   std::sort(all.begin(), all.end(), [](const record_ptr& a, const record_ptr& b) {
@@ -56,7 +65,7 @@ record_ptr store::find(std::uint64_t id) const {
   if (id == 0) return nullptr;
   const shard& s = *shards_[(id - 1) % shards_.size()];
   std::lock_guard lock(s.mu);
-  for (const record_ptr& r : s.records)
+  for (const auto& r : s.records)
     if (r->id == id) return r;
   return nullptr;
 }
@@ -64,7 +73,7 @@ record_ptr store::find(std::uint64_t id) const {
 record_ptr store::find_replay(const std::string& token) const {
   for (const auto& s : shards_) {
     std::lock_guard lock(s->mu);
-    for (const record_ptr& r : s->records)
+    for (const auto& r : s->records)
       if (r->replay_token == token) return r;
   }
   return nullptr;

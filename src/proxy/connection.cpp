@@ -46,6 +46,8 @@ coro::task<request_read> read_request(client_side* c, exchange* ex, http::reques
       co_return request_read::closed;
     }
   }
+  // The inspector's record is taken once a request begins: an idle connection holds none.
+  begin_capture(*c, ex);
   // The header timeout runs from the head's first byte, so a client trickling bytes cannot stretch it.
   const clock::time_point deadline = clock::now() + t.header;
   head_result rs = co_await read_head(c->stream, &c->in, head_target{head, nullptr, nullptr}, deadline);
@@ -118,7 +120,6 @@ coro::task<void> serve_requests(client_side* c, bool plain_on_tls) {
     exchange ex;
     ex.request = &head;
     ex.protocol = c->protocol;
-    begin_capture(*c, &ex);
     const request_read got = co_await read_request(c, &ex, &head, requests == 0);
     if (got == request_read::failed) co_await linger(c);
     if (got != request_read::complete) co_return;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "connect/core/published.hpp"
 #include "connect/coro/task.hpp"
@@ -35,6 +36,9 @@ struct worker_env {
   io::context* ctx = nullptr;
   unsigned index = 0;                            // the worker's number: its shard of the inspector's store
   std::unordered_set<io::stream*> idle_clients;  // waiting for a next request: closed at once on drain
+  // Records the inspector's store let go, for the next exchanges: as many as requests may begin between
+  // two that end (a loop turn's worth), so that a busy worker allocates none.
+  std::vector<std::shared_ptr<inspect::record>> spare_records;
 };
 
 // A client going idle between requests lends its own node to the idle set and takes it back after, so

@@ -38,7 +38,7 @@ struct exchange {
   bool reused_upstream = false;      // the upstream connection came from the pool
   std::optional<failure> failed;     // how it failed, when it did
   // The inspector's record being filled (inspect_capture.hpp); null when capture is off.
-  std::unique_ptr<inspect::record> capture;
+  std::shared_ptr<inspect::record> capture;
   std::uint64_t capture_limit = 0;  // bytes kept per body
 };
 

@@ -7,6 +7,9 @@
 namespace cproxy::proxy {
 namespace {
 
+// Records kept for reuse per worker: about 1 KiB each with their buffers (20 KiB at most, see reuse()).
+constexpr std::size_t max_spare_records = 64;
+
 double ms_between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
   return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(to - from).count()) /
          1000.0;
@@ -61,26 +64,31 @@ std::string error_text(const exchange& ex) {
   return {};
 }
 
-// "Name: value\r\n" for each field, in one allocation.
-std::string field_lines(const std::vector<http::field>& fields) {
+// "Name: value\r\n" for each field, into `out`'s buffer (a reused record's, most of the time).
+void set_field_lines(std::string* out, const std::vector<http::field>& fields) {
   std::size_t n = 0;
   for (const http::field& f : fields) n += f.name.size() + f.value.size() + 4;
-  std::string out;
-  out.reserve(n);
+  out->clear();
+  out->reserve(n);
   for (const http::field& f : fields) {
-    out += f.name;
-    out += ": ";
-    out += f.value;
-    out += "\r\n";
+    *out += f.name;
+    *out += ": ";
+    *out += f.value;
+    *out += "\r\n";
   }
-  return out;
 }
 
 }  // namespace
 
 void begin_capture(const client_side& c, exchange* ex) {
   if (c.env->inspector == nullptr) return;
-  ex->capture = std::make_unique<inspect::record>();
+  std::vector<std::shared_ptr<inspect::record>>& spares = c.w->spare_records;
+  if (spares.empty()) {
+    ex->capture = std::make_shared<inspect::record>();
+  } else {
+    ex->capture = std::move(spares.back());
+    spares.pop_back();
+  }
   ex->capture_limit = c.env->inspector->settings().body_bytes;
 }
 
@@ -90,7 +98,7 @@ void capture_forwarded_head(exchange* ex, std::string_view forwarded) {
 
 void capture_response_head(exchange* ex, const http::response_head& resp) {
   if (!ex->capture) return;
-  ex->capture->response_head = field_lines(resp.fields);
+  set_field_lines(&ex->capture->response_head, resp.fields);
 }
 
 void capture_own_answer(exchange* ex, std::string_view answer) {
@@ -107,7 +115,10 @@ void end_capture(const client_side& c, exchange* ex) {
   if (!ex->capture) return;
   inspect::record& r = *ex->capture;
   const http::request_head& head = *ex->request;
-  r.route = ex->route ? ex->route->name : std::string();
+  if (ex->route)
+    r.route = ex->route->name;
+  else
+    r.route.clear();
   r.method = head.method;
   r.host = head.is_connect() || head.absolute_form ? head.authority : head.host;
   r.path = head.target;
@@ -116,7 +127,7 @@ void end_capture(const client_side& c, exchange* ex) {
   else if (ex->status == 101 && head.upgrade_websocket)
     r.protocol = "websocket";
   else
-    r.protocol = std::string(ex->protocol);
+    r.protocol = ex->protocol;
   r.status = ex->status;
   const exchange_timings& t = ex->times;
   r.duration_ms = ms_between(t.started, t.finished);
@@ -127,11 +138,12 @@ void end_capture(const client_side& c, exchange* ex) {
   r.request_bytes = ex->request_body_bytes;
   r.response_bytes = ex->response_bytes;
   r.error = error_text(*ex);
-  if (r.request_head.empty()) r.request_head = field_lines(head.fields);  // it went nowhere: as received
+  if (r.request_head.empty()) set_field_lines(&r.request_head, head.fields);  // it went nowhere: as received
   for (const http::field& f : head.fields)
     if (http::iequals(f.name, "x-private-connect-replay")) r.replay_token = f.value;
-  c.env->inspector->add(c.w->index, std::move(r));
-  ex->capture.reset();
+  std::shared_ptr<inspect::record> reusable;
+  c.env->inspector->add(c.w->index, std::move(ex->capture), &reusable);
+  if (reusable && c.w->spare_records.size() < max_spare_records) c.w->spare_records.push_back(std::move(reusable));
 }
 
 void tap_stream::take(std::string_view bytes) {

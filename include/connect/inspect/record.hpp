@@ -61,6 +61,9 @@ struct record {
   header_list response_headers() const { return header_lines(response_head); }
   // The bytes this record holds, for the store's byte bound.
   std::size_t footprint() const noexcept;
+  // Empties it for another exchange but keeps its strings' buffers (those up to 2 KiB): a record the
+  // store let go is filled again instead of allocated anew, string by string, for every request.
+  void reuse();
 };
 
 }  // namespace cproxy::inspect

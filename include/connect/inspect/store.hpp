@@ -38,8 +38,11 @@ class store {
   const options& settings() const noexcept { return options_; }
   unsigned shards() const noexcept { return static_cast<unsigned>(shards_.size()); }
 
-  // Adds a finished exchange on worker `shard`'s behalf; gives it its id (unique, increasing per shard).
-  std::uint64_t add(unsigned shard, record r);
+  // Adds a finished exchange on worker `index`'s behalf; gives it its id (unique, increasing per shard).
+  // `reusable`, when given, receives a record this pushed out that no reader holds any more, emptied
+  // (record::reuse) for one of the worker's next exchanges; it stays null when there is none.
+  std::uint64_t add(unsigned index, std::shared_ptr<record> r, std::shared_ptr<record>* reusable = nullptr);
+  std::uint64_t add(unsigned index, record r) { return add(index, std::make_shared<record>(std::move(r))); }
   // Kept records matching `f`, newest first.
   std::vector<record_ptr> list(const filter& f) const;
   record_ptr find(std::uint64_t id) const;
@@ -51,7 +54,7 @@ class store {
  private:
   struct shard {
     mutable std::mutex mu;  // the worker that owns the shard, and a reader now and then
-    std::deque<record_ptr> records;
+    std::deque<std::shared_ptr<record>> records;  // readers get them as record_ptr (const)
     std::size_t bytes = 0;
     std::uint64_t next = 0;
   };

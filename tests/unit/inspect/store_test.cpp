@@ -40,6 +40,48 @@ BOOST_AUTO_TEST_CASE(the_count_bound_keeps_the_newest_per_shard) {
   BOOST_TEST(s.find(ids.front()) == nullptr);
 }
 
+// A worker fills the record the store last let go instead of allocating one per request; one that a
+// reader still holds is never handed back, and what comes back is empty.
+BOOST_AUTO_TEST_CASE(a_record_pushed_out_and_unread_comes_back_empty_for_reuse) {
+  inspect::store s({true, 2, 16384, 64u << 20}, 1);
+  std::shared_ptr<inspect::record> spare;
+  for (int i = 0; i < 2; ++i) {
+    s.add(0, std::make_shared<inspect::record>(make("api", 200, 100)), &spare);
+    BOOST_TEST(!spare);  // nothing pushed out yet
+  }
+  const inspect::record_ptr held = s.list({}).back();  // the oldest, which the next add pushes out
+  s.add(0, std::make_shared<inspect::record>(make("api", 201, 100)), &spare);
+  BOOST_TEST(!spare);  // a reader holds it
+  BOOST_TEST(held->status == 200u);
+  BOOST_TEST(held->request_body.bytes.size() == 100u);
+
+  s.add(0, std::make_shared<inspect::record>(make("web", 404, 100)), &spare);
+  BOOST_REQUIRE(spare);
+  BOOST_TEST(spare->route.empty());
+  BOOST_TEST(spare->status == 0u);
+  BOOST_TEST(spare->id == 0u);
+  BOOST_TEST(spare->request_body.bytes.empty());
+  BOOST_TEST(spare->request_body.size == 0u);
+  BOOST_TEST(spare->protocol == "http/1.1");
+  BOOST_TEST(spare->request_body.bytes.capacity() >= 100u);  // its buffer stays for the next body
+  const auto kept = s.list({});
+  BOOST_REQUIRE(kept.size() == 2u);
+  BOOST_TEST(kept[0]->status == 404u);
+  BOOST_TEST(kept[1]->status == 201u);
+}
+
+// A reused record keeps small buffers only: a 1 MiB body's would count against the store's byte bound
+// in every record filled after it (found by inspector_bounds in the http suite).
+BOOST_AUTO_TEST_CASE(a_reused_record_lets_its_large_buffers_go) {
+  inspect::record big = make("big", 200, 1 << 20);
+  big.response_head.assign(300, 'h');
+  big.reuse();
+  BOOST_TEST(big.request_body.bytes.empty());
+  BOOST_TEST(big.request_body.bytes.capacity() <= 2048u);
+  BOOST_TEST(big.response_head.capacity() >= 300u);
+  BOOST_TEST(big.footprint() < 4096u);
+}
+
 BOOST_AUTO_TEST_CASE(the_byte_bound_drops_the_oldest) {
   inspect::store s({true, 1000, 1 << 20, 4u << 20}, 1);
   std::uint64_t last = 0;
