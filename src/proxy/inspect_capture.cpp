@@ -143,7 +143,8 @@ void end_capture(const client_side& c, exchange* ex) {
     if (http::iequals(f.name, "x-private-connect-replay")) r.replay_token = f.value;
   std::shared_ptr<inspect::record> reusable;
   c.env->inspector->add(c.w->index, std::move(ex->capture), &reusable);
-  if (reusable && c.w->spare_records.size() < max_spare_records) c.w->spare_records.push_back(std::move(reusable));
+  if (reusable && c.w->spare_records.size() < max_spare_records)
+    c.w->spare_records.push_back(std::move(reusable));
 }
 
 void tap_stream::take(std::string_view bytes) {

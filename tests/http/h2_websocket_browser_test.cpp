@@ -206,7 +206,8 @@ BOOST_DATA_TEST_CASE(a_wss_hot_reload_socket_echoes_over_h2_in_chromium, bdata::
 
   // (c) The browser's socket went over h2: its one access line (written when the socket ends) says so;
   // had Chromium opened an HTTP/1.1 connection for it, that line would end in ms without h2.
-  BOOST_TEST(wait_for_text([&] { return proxy.log_text(); }, socket_path + " 101 ", 10s, 50ms), proxy.output());
+  BOOST_TEST(wait_for_text([&] { return proxy.log_text(); }, socket_path + " 101 ", 10s, 50ms),
+             proxy.output());
   const std::vector<std::string> lines = lines_naming(proxy.log_text(), socket_path);
   BOOST_REQUIRE_EQUAL(lines.size(), 1u);
   BOOST_TEST(lines[0].find(" GET " + authority + socket_path + " 101 ") != std::string::npos, lines[0]);

@@ -61,7 +61,7 @@ BOOST_DATA_TEST_CASE(a_browser_navigating_during_a_restart_ends_on_the_apps_page
   bool held = false;
   while (!held && std::chrono::steady_clock::now() < until) {
     held = proxy.log_text().find("app: 127.0.0.1:" + std::to_string(up.port()) +
-                               " refused the connection; holding") != std::string::npos;
+                                 " refused the connection; holding") != std::string::npos;
     if (!held) std::this_thread::sleep_for(20ms);
   }
   BOOST_TEST(held, proxy.output());

@@ -53,7 +53,7 @@ class store {
 
  private:
   struct shard {
-    mutable std::mutex mu;  // the worker that owns the shard, and a reader now and then
+    mutable std::mutex mu;                        // the worker that owns the shard, and a reader now and then
     std::deque<std::shared_ptr<record>> records;  // readers get them as record_ptr (const)
     std::size_t bytes = 0;
     std::uint64_t next = 0;

@@ -325,7 +325,7 @@ class session {
   std::unordered_map<std::int32_t, std::unique_ptr<h2_stream>> streams_;
   std::vector<std::int32_t> ready_;
   coro::scope stream_tasks_;
-  bool ended_ = false;  // the connection is over
+  bool ended_ = false;           // the connection is over
   bool goaway_pending_ = false;  // goaway_after_flush() was called: the writer says it when flushed
   bool flooded_ = false;
   bool bombed_ = false;      // an HPACK bomb ended the connection
