@@ -4,8 +4,10 @@
 #include <openssl/err.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <coroutine>
+#include <cstring>
 #include <utility>
 
 #include "connect/io/backend.hpp"
@@ -17,6 +19,9 @@ using clock = std::chrono::steady_clock;
 
 // Plaintext encrypted per SSL_write before the ciphertext is sent: four records per send.
 constexpr std::size_t write_chunk = 64 * 1024;
+// Pieces written together up to one record's plaintext are joined into one record: a client reads a
+// response head and its short body with one SSL_read, not one per piece (a turn of its loop each).
+constexpr std::size_t joined_limit = 16 * 1024;
 
 io::duration left_until(clock::time_point deadline) {
   const auto left = std::chrono::ceil<io::duration>(deadline - clock::now());
@@ -270,6 +275,21 @@ coro::task<io::io_result> tls_stream::write_all(std::span<const io::const_buffer
   // Encrypt every piece, then send the records together: a head and a small body leave in one send.
   const write_in_progress writing{this};
   std::size_t done = 0;
+  std::size_t total = 0;
+  for (const io::const_buffer& b : bufs) total += b.size;
+  io::const_buffer one{};
+  if (bufs.size() > 1 && total <= joined_limit) {
+    // SSL_write takes all of it (one record) before anything below waits, so one buffer per thread
+    // serves every stream of the thread.
+    thread_local std::array<std::byte, joined_limit> joined;
+    std::size_t at = 0;
+    for (const io::const_buffer& b : bufs) {
+      if (b.size > 0) std::memcpy(joined.data() + at, b.data, b.size);
+      at += b.size;
+    }
+    one = io::const_buffer{joined.data(), total};
+    bufs = std::span<const io::const_buffer>(&one, 1);
+  }
   for (const io::const_buffer& b : bufs) {
     const auto* p = static_cast<const std::byte*>(b.data);
     for (std::size_t off = 0; off < b.size;) {

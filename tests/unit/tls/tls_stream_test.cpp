@@ -467,6 +467,37 @@ void sweep_once(io::context& ctx, fault_counter& counter, sweep_tally* tally) {
                               << ", client " << client.ec.message() << (client.ended ? "" : " (not ended)"));
 }
 
+struct joined_run {
+  std::error_code server_hs, client_hs;
+  io::io_result write;
+  std::size_t first_read = 0;  // the plaintext of the client's first SSL_read: one record's
+  client_read client;
+};
+
+// A response head and its short body, written together, as the proxy's relay writes them.
+coro::task<void> head_and_body_written_together(io::context* ctx, pair_under_test* p, joined_run* out) {
+  co_await handshake_both(p, ctx, &out->server_hs, &out->client_hs);
+  if (out->server_hs || out->client_hs) co_return;
+  static constexpr char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\n";
+  static constexpr char body[] = "hello from bench!\n";
+  const io::const_buffer pieces[2] = {{head, sizeof head - 1}, {body, sizeof body - 1}};
+  out->write = co_await p->server->write_all(std::span<const io::const_buffer>(pieces), op_timeout);
+  // One SSL_read returns one record's plaintext at most.
+  std::vector<char> buf(16 * 1024);
+  for (int step = 0; step < 100 && out->first_read == 0; ++step) {
+    std::size_t n = 0;
+    if (SSL_read_ex(p->client->ssl.get(), buf.data(), buf.size(), &n) == 1) {
+      out->first_read = n;
+      out->client.data.assign(buf.data(), n);
+      break;
+    }
+    ERR_clear_error();
+    const io::io_result r = co_await client_fill(p->client.get());
+    if (r.ec || r.bytes == 0) co_return;
+  }
+  co_await client_read_until(p->client.get(), sizeof head - 1 + sizeof body - 1, &out->client);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(tls_stream_over_memory)
@@ -568,6 +599,22 @@ CPROXY_IO_TEST_CASE(every_failed_transport_operation_of_an_exchange_ends_in_an_e
     BOOST_TEST(tally.fired == total);
     BOOST_TEST(tally.bad == 0u);
   }
+}
+
+// Pieces written together (a head and a short body) go out as one record, so a client reads the whole
+// response with one SSL_read instead of one per piece (a turn of its event loop each).
+CPROXY_IO_TEST_CASE(pieces_written_together_go_out_as_one_record) {
+  auto ctx = io::make_context(Backend::kind);
+  pair_under_test p = make_pair_under_test(*ctx, nullptr);
+  joined_run run;
+  test::run(*ctx, head_and_body_written_together(ctx.get(), &p, &run), 10s);
+  BOOST_TEST(!run.server_hs);
+  BOOST_TEST(!run.client_hs);
+  BOOST_TEST(!run.write.ec, run.write.ec.message());
+  BOOST_TEST(run.write.bytes == 57u);
+  BOOST_TEST(!run.client.ec, run.client.ec.message());
+  BOOST_TEST(run.client.data == "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\nhello from bench!\n");
+  BOOST_TEST(run.first_read == 57u, "the first SSL_read got " << run.first_read << " bytes");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
