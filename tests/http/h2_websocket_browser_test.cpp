@@ -218,19 +218,33 @@ BOOST_DATA_TEST_CASE(a_wss_hot_reload_socket_echoes_over_h2_in_chromium, bdata::
 // stylesheet the Link names: the stylesheet's Resource Timing entry says "early-hints". Were the 103
 // dropped, the entry would say "link" (fetched from the page's own <link>). Chromium puts the preload in
 // its HTTP cache, where the page's request finds it: without a max-age it fetches the stylesheet again.
+// Chromium now and then leaves a 103 unused though the proxy sent it at once (seen on a fresh machine;
+// nghttp gets the same 103 two seconds before its 200): so up to three attempts, each with a fresh
+// profile and so a cold cache. A proxy that drops or delays the 103 fails all three.
 BOOST_DATA_TEST_CASE(early_hints_reach_chromium_over_h2, bdata::make(backends), io) {
   proxy_instance& proxy = env.proxies.get(io);
   const std::string authority = "app.localhost:" + std::to_string(proxy.port());
-  cproxy::test::temp_dir folder("connect-hints-h2-browser");
-  trust_ca(folder.path, proxy.home() + "/certs/ca.crt");
-  devtools_browser browser({.user_data_dir = folder.file("profile"), .home = folder.path, .extra_args = {}});
-  const std::size_t css_before = env.app.requests_for("/early.css").size();
-  browser.navigate("https://" + authority + "/hints-page-" + io);
-  BOOST_REQUIRE_MESSAGE(browser.wait_until("document.body.dataset.css !== undefined", 20s),
-                        browser.log_tail());
-  BOOST_TEST(browser.evaluate("document.body.dataset.css").as_string() == "early-hints h2");
-  // One fetch: the page's <link> took the preloaded response from the HTTP cache (hence its max-age).
-  BOOST_TEST(env.app.requests_for("/early.css").size() == css_before + 1);
+  constexpr int attempts = 3;
+  std::string seen;
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    cproxy::test::temp_dir folder("connect-hints-h2-browser");
+    trust_ca(folder.path, proxy.home() + "/certs/ca.crt");
+    devtools_browser browser(
+        {.user_data_dir = folder.file("profile"), .home = folder.path, .extra_args = {}});
+    const std::size_t css_before = env.app.requests_for("/early.css").size();
+    browser.navigate("https://" + authority + "/hints-page-" + io);
+    BOOST_REQUIRE_MESSAGE(browser.wait_until("document.body.dataset.css !== undefined", 20s),
+                          browser.log_tail());
+    seen = browser.evaluate("document.body.dataset.css").as_string();
+    if (seen == "early-hints h2") {
+      // One fetch: the page's <link> took the preloaded response from the HTTP cache (hence its max-age).
+      BOOST_TEST(env.app.requests_for("/early.css").size() == css_before + 1);
+      return;
+    }
+    BOOST_TEST_MESSAGE("early hints, attempt " << attempt << " of " << attempts
+                                               << ": the stylesheet came by '" << seen << "'");
+  }
+  BOOST_TEST(seen == "early-hints h2");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
