@@ -29,6 +29,22 @@ coro::task<io_result> socket::send_all(std::span<const std::byte> buf, duration 
   co_return io_result{{}, sent};
 }
 
+coro::task<io_result> socket::send_last(std::span<const std::byte> buf, duration timeout) {
+  if (buf.empty()) {
+    shutdown_send();
+    co_return io_result{};
+  }
+  std::size_t sent = 0;
+  while (sent < buf.size()) {
+    send_op op = make<send_op>(buf.subspan(sent), timeout);
+    op.last = true;  // the backend ends sending only once the op's whole buffer went out
+    const io_result r = co_await op_awaitable<socket_impl, send_op>{impl_.get(), std::move(op)};
+    if (r.ec) co_return io_result{r.ec, sent};
+    sent += r.bytes;
+  }
+  co_return io_result{{}, sent};
+}
+
 coro::task<io_result> socket::writev_all(std::span<const const_buffer> bufs, duration timeout) {
   std::vector<const_buffer> rest(bufs.begin(), bufs.end());
   std::size_t first = 0;
@@ -67,6 +83,10 @@ coro::task<received> stream::read_any(duration timeout) {
   co_return received{{}, buffer_lease(&heap_leases, 0, buf.release(), r.bytes)};
 }
 
+coro::task<io_result> stream::write_last(std::span<const std::byte> buf, duration timeout) {
+  co_return co_await write_all(buf, timeout);
+}
+
 std::size_t stream::try_write(std::span<const std::byte>) noexcept {
   return 0;
 }
@@ -82,6 +102,10 @@ coro::task<io_result> socket_stream::write_all(std::span<const std::byte> buf, d
 }
 coro::task<io_result> socket_stream::write_all(std::span<const const_buffer> bufs, duration timeout) {
   co_return co_await socket_.writev_all(bufs, timeout);
+}
+
+coro::task<io_result> socket_stream::write_last(std::span<const std::byte> buf, duration timeout) {
+  co_return co_await socket_.send_last(buf, timeout);
 }
 
 std::size_t socket_stream::try_write(std::span<const std::byte> buf) noexcept {

@@ -166,7 +166,12 @@ coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::st
     up_in.consume(take);
     resp.content_length -= take;
   }
-  const io::io_result sent = co_await c->stream->write_all(bytes_of(out), t.idle);
+  // A response that ends the connection and leaves whole in this write: the client reads it and the
+  // EOF together (one wake-up for a client reading to EOF, not two).
+  const bool whole =
+      resp.body == http::framing::none || (resp.body == http::framing::length && resp.content_length == 0);
+  const io::io_result sent = !client_keep && whole ? co_await c->stream->write_last(bytes_of(out), t.idle)
+                                                   : co_await c->stream->write_all(bytes_of(out), t.idle);
   if (sent.ec) {
     failure gone = downstream_failure(failure_kind::client_gone, sent.ec.message());
     gone.response_started = true;

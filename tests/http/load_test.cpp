@@ -1,4 +1,5 @@
 // Load and abuse: 2000 keep-alive connections open at once, each doing 3 requests, all answered correctly;
+// 2000 connections of one request each (Connection: close) from 4 threads, each answered whole, then EOF;
 // and 200 slowloris connections dribbling a head byte every 300 ms while a normal client is still served
 // within a deadline. Asio (one thread per side) for the many connections; both io backends.
 #include <poll.h>
@@ -10,6 +11,8 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include "http/client_helpers.hpp"
@@ -24,6 +27,8 @@ namespace {
 
 constexpr int load_connections = 2000;
 constexpr int requests_per_connection = 3;
+constexpr int close_threads = 4;
+constexpr int close_requests_per_thread = 500;
 
 // An HTTP/1.1 keep-alive upstream on one Asio thread: answers every GET with its target as the body.
 class async_upstream {
@@ -181,6 +186,42 @@ class load_run {
   std::vector<std::shared_ptr<client>> clients_;
 };
 
+// One connection per request, as a client reads a Connection: close answer: to EOF. Each thread's
+// requests go one after the other, so the proxy closes connections while it accepts new ones that may
+// get the same descriptor numbers: a FIN meant for a closed connection must never reach a new one.
+struct close_run {
+  std::atomic<int> answered{0};
+  std::atomic<int> failed{0};
+  std::mutex m;
+  std::string first_error;
+
+  void fail(const std::string& why) {
+    ++failed;
+    const std::lock_guard lock(m);
+    if (first_error.empty()) first_error = why;
+  }
+  void run(unsigned port, const std::string& io) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < close_threads; ++t) {
+      threads.emplace_back([this, port, io, t] {
+        for (int i = 0; i < close_requests_per_thread && failed < 10; ++i) {
+          const std::string target = "/close/" + io + "/" + std::to_string(t) + "/" + std::to_string(i);
+          raw_client c(port);
+          if (!c.ok() || !c.send(request("GET", "api.localhost", target, "Connection: close\r\n")))
+            return fail(target + ": " + c.error());
+          const auto r = c.read_final_response(10s);
+          if (!r) return fail(target + ": no answer: " + c.error() + " " + printable(c.buffer()));
+          if (r->status != 200 || r->body != target)
+            return fail(target + ": got " + std::to_string(r->status) + " " + printable(r->body));
+          if (!c.wait_closed(5s)) return fail(target + ": the connection stayed open after the answer");
+          ++answered;
+        }
+      });
+    }
+    for (std::thread& th : threads) th.join();
+  }
+};
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(load, with_env<load_env>, *shared_env<load_env>())
@@ -196,6 +237,14 @@ BOOST_DATA_TEST_CASE(two_thousand_keep_alive_connections_each_do_three_requests,
   BOOST_TEST(run.finished == load_connections,
              "failed: " << run.failed << ", first error: " << run.first_error);
   BOOST_TEST(run.failed == 0);
+}
+
+BOOST_DATA_TEST_CASE(a_connection_per_request_from_four_threads_gets_each_answer_whole_then_eof,
+                     bdata::make(backends), io) {
+  close_run run;
+  run.run(env.proxies.get(io).port(), io);
+  BOOST_TEST(run.failed == 0, "failed: " << run.failed << ", first: " << run.first_error);
+  BOOST_TEST(run.answered == close_threads * close_requests_per_thread);
 }
 
 BOOST_DATA_TEST_CASE(slowloris_connections_do_not_stop_a_normal_client, bdata::make(backends), io) {

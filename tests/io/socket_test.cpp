@@ -1,5 +1,6 @@
 // socket basics on every backend: accept + connect + echo on loopback (IPv4 and IPv6); connect refused
-// and timed out; send to a closed peer; socket_stream. Partial I/O and leased reads have their own files.
+// and timed out; send to a closed peer; socket_stream; a last write that ends the sending side only. Partial
+// I/O and leased reads have their own files.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,6 +11,8 @@
 #include <chrono>
 #include <cstddef>
 #include <iostream>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "connect/coro/scope.hpp"
@@ -255,6 +258,57 @@ coro::task<void> nagle_of_both_ends(io::context* ctx, nagle_result* out) {
   out->server_nodelay = nodelay_of(p.server.native_handle());
 }
 
+struct last_write_result {
+  std::error_code setup, write, read, back;
+  std::size_t written = 0;
+  std::vector<std::byte> at_client;
+  bool eof = false;
+  std::string back_at_server;
+};
+
+coro::task<void> read_to_eof(io::socket* s, last_write_result* out) {
+  std::array<std::byte, 16 * 1024> chunk;
+  for (;;) {
+    const io::io_result r = co_await s->recv(chunk, 10s);
+    if (r.ec) {
+      out->read = r.ec;
+      co_return;
+    }
+    if (r.bytes == 0) break;
+    out->at_client.insert(out->at_client.end(), chunk.begin(), chunk.begin() + static_cast<long>(r.bytes));
+  }
+  out->eof = true;
+}
+
+// 4 MiB, more than the socket buffers hold, so the last write goes out in parts while the client reads:
+// the end of sending must wait for the last part. Then the client answers on the same connection.
+coro::task<void> last_write_then_answer(io::context* ctx, last_write_result* out) {
+  test::socket_pair p = co_await test::connected_pair(ctx);
+  if (p.ec) {
+    out->setup = p.ec;
+    co_return;
+  }
+  std::vector<std::byte> payload(4u << 20);
+  test::fill_pattern(11, 0, payload);
+  io::socket_stream server(std::move(p.server));
+  coro::scope sc;
+  sc.spawn(read_to_eof(&p.client, out));
+  const io::io_result w = co_await server.write_last(payload, 10s);
+  out->write = w.ec;
+  out->written = w.bytes;
+  co_await sc.join();
+  static constexpr std::string_view answer = "still listening";
+  const io::io_result sent = co_await p.client.send_all(std::as_bytes(std::span(answer)), 10s);
+  if (sent.ec) {
+    out->back = sent.ec;
+    co_return;
+  }
+  std::array<std::byte, answer.size()> got{};
+  const io::io_result r = co_await server.read_some(got, 10s);
+  if (r.ec) out->back = r.ec;
+  out->back_at_server.assign(reinterpret_cast<const char*>(got.data()), r.bytes);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(sockets)
@@ -367,6 +421,23 @@ CPROXY_IO_TEST_CASE(socket_stream_passes_bytes_through) {
   BOOST_TEST(test::matches_pattern(5, 0, res.at_server));
   BOOST_TEST(res.read_back >= 1u);
   BOOST_TEST(res.read_back <= 10u);
+}
+
+CPROXY_IO_TEST_CASE(a_last_write_ends_the_sending_side_and_the_socket_still_receives) {
+  // write_last: the peer reads every byte, then EOF (a plain write_all leaves it waiting: the read
+  // times out); the socket is half-closed, not closed, so what the peer sends still arrives.
+  auto ctx = io::make_context(Backend::kind);
+  last_write_result res;
+  test::run(*ctx, last_write_then_answer(ctx.get(), &res));
+  BOOST_TEST(!res.setup, res.setup.message());
+  BOOST_TEST(!res.write, res.write.message());
+  BOOST_TEST(res.written == (4u << 20));
+  BOOST_TEST(!res.read, res.read.message());
+  BOOST_TEST(res.eof);
+  BOOST_TEST(res.at_client.size() == (4u << 20));
+  BOOST_TEST(test::matches_pattern(11, 0, res.at_client));
+  BOOST_TEST(!res.back, res.back.message());
+  BOOST_TEST(res.back_at_server == "still listening");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -23,6 +23,10 @@ class stream {
   virtual coro::task<received> read_any(duration timeout);
   virtual coro::task<io_result> write_all(std::span<const std::byte> buf, duration timeout) = 0;
   virtual coro::task<io_result> write_all(std::span<const const_buffer> bufs, duration timeout) = 0;
+  // The connection's last bytes. A socket ends its sending right after them (socket::send_last): a
+  // client reading to EOF gets the bytes and the EOF in one wake-up, not one each. The default writes
+  // them as write_all does; the close that follows ends the connection.
+  virtual coro::task<io_result> write_last(std::span<const std::byte> buf, duration timeout);
   // Writes what the stream takes at once without waiting, and returns how much: for the few bytes a
   // stream sends as it closes (a TLS close_notify), where no coroutine may wait. Never call it while a
   // write_all is in flight. The default takes nothing.
@@ -42,6 +46,7 @@ class socket_stream final : public stream {
   coro::task<received> read_any(duration timeout) override;
   coro::task<io_result> write_all(std::span<const std::byte> buf, duration timeout) override;
   coro::task<io_result> write_all(std::span<const const_buffer> bufs, duration timeout) override;
+  coro::task<io_result> write_last(std::span<const std::byte> buf, duration timeout) override;
   std::size_t try_write(std::span<const std::byte> buf) noexcept override;
   void cancel() noexcept override { socket_.cancel(); }
   void shutdown_send() noexcept override { socket_.shutdown_send(); }
