@@ -70,8 +70,8 @@ class socket {
   // Loops over partial writes until every byte is sent or an error occurs.
   coro::task<io_result> send_all(std::span<const std::byte> buf, duration timeout = {});
   coro::task<io_result> writev_all(std::span<const const_buffer> bufs, duration timeout = {});
-  // send_all, then the end of this side's sending: the peer reads EOF right after the bytes (io_uring
-  // sends the FIN in the same trip to the kernel as the bytes). The socket still receives.
+  // send_all, then the end of this side's sending: the peer reads EOF right after the bytes (the FIN
+  // leaves as the last send completes, before its waiter runs on). The socket still receives.
   coro::task<io_result> send_last(std::span<const std::byte> buf, duration timeout = {});
   // See socket_impl::splice_to.
   coro::task<io_result> splice_to(socket& to, std::size_t max, duration idle = {}) {

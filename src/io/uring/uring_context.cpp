@@ -61,9 +61,6 @@ uring_context::uring_context() : now_(std::chrono::steady_clock::now()) {
 
   if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
     caps_.splice = io_uring_opcode_supported(probe, IORING_OP_SPLICE);
-    // A linked shutdown needs a send that is not short without failing: io_uring retries a short
-    // MSG_WAITALL send since 5.18, and DEFER_TASKRUN (6.1) tells a kernel at least that new.
-    link_shutdown_ = io_uring_opcode_supported(probe, IORING_OP_SHUTDOWN) && caps_.defer_taskrun;
     io_uring_free_probe(probe);
   }
   buffers_ = buffer_ring::create(&ring_, buffer_group, provided_buffers, buffer_size);
@@ -138,12 +135,6 @@ void uring_context::dispatch(const io_uring_cqe& cqe) noexcept {
     case tag_handler:
       static_cast<cqe_handler*>(target)->on_cqe(cqe.res, cqe.flags);
       break;
-    case tag_follow_up: {
-      // After the operation's own CQE (a link runs in order), or -ECANCELED when that one failed.
-      auto* op = static_cast<operation*>(target);
-      if (--op->pending == 0) push_ready(*op);
-      break;
-    }
     default:
       break;
   }
@@ -190,17 +181,6 @@ void uring_context::close_fd(int fd) noexcept {
   // Without a completion to post, a close does not end the turn's wait early (an extra enter per
   // connection otherwise: run-counts.sh).
   if (features_ & IORING_FEAT_CQE_SKIP) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-}
-
-void uring_context::reserve_sqes(unsigned n) noexcept {
-  if (io_uring_sq_space_left(&ring_) < n) io_uring_submit(&ring_);
-}
-
-void uring_context::queue_linked_shutdown_send(int fd, operation& send) noexcept {
-  io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_shutdown(sqe, fd, SHUT_WR);
-  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&send) | tag_follow_up);
-  ++send.pending;
 }
 
 // Submits what the turn queued and waits for a completion, at most until the

@@ -26,7 +26,6 @@ namespace cproxy::io::uring {
 enum : std::uint64_t {
   tag_operation = 0,  // an operation's own completion
   tag_handler = 1,    // a cqe_handler: multishot accept, the wake-up read
-  tag_follow_up = 2,  // an SQE linked after an operation's own: counted, its result not kept
   tag_mask = 3,
 };
 // user_data 0: a completion nobody waits for (cancel requests, timeout
@@ -70,14 +69,6 @@ class uring_context final : public context, public lease_owner, private cqe_hand
   // anywhere else, at once.
   void close_fd(int fd) noexcept;
   bool closing() const noexcept { return closing_; }
-  // A shutdown(SHUT_WR) of `fd` linked to `send`, the SQE queued just before it (IOSQE_IO_LINK), so the
-  // FIN goes in the same trip to the kernel; reserve_sqes(2) before queuing that send keeps the two in
-  // one submission. `send` completes once both have: the kernel looks a linked SQE's descriptor up only
-  // when it runs, so the socket must stay open (its number not reused by an accept) until then.
-  // can_link_shutdown() false: this kernel cannot, and the caller shuts down once the send completed.
-  bool can_link_shutdown() const noexcept { return link_shutdown_; }
-  void reserve_sqes(unsigned n) noexcept;
-  void queue_linked_shutdown_send(int fd, operation& send) noexcept;
   buffer_ring* buffers() noexcept { return buffers_.get(); }
   pipe_pool& pipes() noexcept { return pipes_; }
   void disable_splice() noexcept { caps_.splice = false; }
@@ -107,7 +98,6 @@ class uring_context final : public context, public lease_owner, private cqe_hand
 
   io_uring ring_{};
   unsigned features_ = 0;  // IORING_FEAT_* of the ring
-  bool link_shutdown_ = false;
   capabilities caps_;
   std::unique_ptr<buffer_ring> buffers_;
   pipe_pool pipes_;

@@ -34,7 +34,9 @@ bool unpoison_send(operation& base) {
   asan::unpoison(op.buffer.data(), op.buffer.size());
   return true;
 }
-// A last send on a kernel that cannot link the shutdown: the FIN once every byte went.
+// A last send: the FIN as soon as every byte went, before the waiting coroutine runs on. Not a linked
+// IORING_OP_SHUTDOWN: the kernel hands every shutdown to an io-wq worker thread, a wake-up and a
+// context switch per connection (it cost more CPU per new connection than this syscall, bench/).
 bool finish_last_send(operation& base) {
   auto& op = static_cast<send_op&>(base);
   asan::unpoison(op.buffer.data(), op.buffer.size());
@@ -156,20 +158,13 @@ void uring_socket::start(recv_any_op& op) {
 void uring_socket::start(send_op& op) {
   asan::poison(op.buffer.data(), op.buffer.size());
   op.on_complete = &unpoison_send;
-  const bool linked = op.last && ctx_->can_link_shutdown() && !ctx_->closing();
-  if (op.last && !linked) {
+  if (op.last) {
     *reinterpret_cast<int*>(op.scratch) = fd_;
     op.on_complete = &finish_last_send;
   }
-  if (linked) ctx_->reserve_sqes(2);
   ctx_->start(op, op.timeout, [&](io_uring_sqe* sqe) {
-    // MSG_WAITALL: the kernel sends the rest of a short send before the link goes on to the shutdown
-    // (a short send that completed would let the FIN cut the bytes off); a failed send cancels it.
-    io_uring_prep_send(sqe, fd_, op.buffer.data(), op.buffer.size(),
-                       MSG_NOSIGNAL | (linked ? MSG_WAITALL : 0));
-    if (linked) sqe->flags |= IOSQE_IO_LINK;
+    io_uring_prep_send(sqe, fd_, op.buffer.data(), op.buffer.size(), MSG_NOSIGNAL);
   });
-  if (linked) ctx_->queue_linked_shutdown_send(fd_, op);
 }
 
 void uring_socket::start(writev_op& op) {
