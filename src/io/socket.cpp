@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -29,20 +30,29 @@ coro::task<io_result> socket::send_all(std::span<const std::byte> buf, duration 
   co_return io_result{{}, sent};
 }
 
+// A last answer almost always fits the socket buffer: sent here, with the FIN right behind it, the
+// client reads both in one wake-up (through the backend the FIN followed a loop turn later, and a
+// client reading to EOF woke twice), and the coroutine does not suspend. Bench: docs/performance.md.
 coro::task<io_result> socket::send_last(std::span<const std::byte> buf, duration timeout) {
-  if (buf.empty()) {
-    shutdown_send();
-    co_return io_result{};
+  std::error_code ec;
+  std::size_t sent = try_send(buf, ec);
+  if (ec) co_return io_result{ec, sent};
+  if (sent < buf.size()) {
+    const io_result rest = co_await send_all(buf.subspan(sent), timeout);
+    sent += rest.bytes;
+    if (rest.ec) co_return io_result{rest.ec, sent};
   }
-  std::size_t sent = 0;
-  while (sent < buf.size()) {
-    send_op op = make<send_op>(buf.subspan(sent), timeout);
-    op.last = true;  // the backend ends sending only once the op's whole buffer went out
-    const io_result r = co_await op_awaitable<socket_impl, send_op>{impl_.get(), std::move(op)};
-    if (r.ec) co_return io_result{r.ec, sent};
-    sent += r.bytes;
-  }
+  shutdown_send();
   co_return io_result{{}, sent};
+}
+
+std::size_t socket::try_send(std::span<const std::byte> buf, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!impl_ || buf.empty()) return 0;
+  const ssize_t n = ::send(native_handle(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n >= 0) return static_cast<std::size_t>(n);
+  if (errno != EAGAIN && errno != EWOULDBLOCK) ec = {errno, std::generic_category()};
+  return 0;
 }
 
 coro::task<io_result> socket::writev_all(std::span<const const_buffer> bufs, duration timeout) {
@@ -109,9 +119,8 @@ coro::task<io_result> socket_stream::write_last(std::span<const std::byte> buf, 
 }
 
 std::size_t socket_stream::try_write(std::span<const std::byte> buf) noexcept {
-  if (!socket_.is_open() || buf.empty()) return 0;
-  const ssize_t n = ::send(socket_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  return n > 0 ? static_cast<std::size_t>(n) : 0;
+  std::error_code ignored;  // the caller is closing: a failure leaves nothing to do
+  return socket_.try_send(buf, ignored);
 }
 
 }  // namespace cproxy::io

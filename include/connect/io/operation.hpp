@@ -65,8 +65,6 @@ struct recv_any_op : operation {
 struct send_op : operation {
   std::span<const std::byte> buffer;
   duration timeout{};
-  // The connection's last bytes: once all of `buffer` is sent, the socket ends its sending (FIN).
-  bool last = false;
   io_result take() const noexcept { return bytes_result(); }
 };
 

@@ -70,9 +70,12 @@ class socket {
   // Loops over partial writes until every byte is sent or an error occurs.
   coro::task<io_result> send_all(std::span<const std::byte> buf, duration timeout = {});
   coro::task<io_result> writev_all(std::span<const const_buffer> bufs, duration timeout = {});
-  // send_all, then the end of this side's sending: the peer reads EOF right after the bytes (the FIN
-  // leaves as the last send completes, before its waiter runs on). The socket still receives.
+  // send_all, then the end of this side's sending: the peer reads EOF right after the bytes. What the
+  // socket buffer takes goes at once, without the backend (try_send). The socket still receives.
   coro::task<io_result> send_last(std::span<const std::byte> buf, duration timeout = {});
+  // Sends what the socket buffer takes now, without waiting and without the backend: the bytes sent
+  // (0 when it is full). Never while a send is in flight: the bytes could overtake it.
+  std::size_t try_send(std::span<const std::byte> buf, std::error_code& ec) noexcept;
   // See socket_impl::splice_to.
   coro::task<io_result> splice_to(socket& to, std::size_t max, duration idle = {}) {
     return impl_->splice_to(*to.impl_, max, idle);

@@ -88,19 +88,8 @@ void asio_socket::start(recv_op& op) {
 
 void asio_socket::start(send_op& op) {
   launch(op, write_, [&](net::cancellation_slot slot, auto done) {
-    if (!op.last) {
-      socket_.async_send(net::buffer(op.buffer.data(), op.buffer.size()),
-                         net::bind_cancellation_slot(slot, std::move(done)));
-      return;
-    }
-    // The FIN right after the last byte, in the same handler (a short send sends the rest first).
-    socket_.async_send(
-        net::buffer(op.buffer.data(), op.buffer.size()),
-        net::bind_cancellation_slot(
-            slot, [this, &op, d = std::move(done)](boost::system::error_code ec, std::size_t n) mutable {
-              if (!ec && n == op.buffer.size()) shutdown_send();
-              d(ec, n);
-            }));
+    socket_.async_send(net::buffer(op.buffer.data(), op.buffer.size()),
+                       net::bind_cancellation_slot(slot, std::move(done)));
   });
 }
 

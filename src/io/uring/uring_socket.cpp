@@ -34,16 +34,6 @@ bool unpoison_send(operation& base) {
   asan::unpoison(op.buffer.data(), op.buffer.size());
   return true;
 }
-// A last send: the FIN as soon as every byte went, before the waiting coroutine runs on. Not a linked
-// IORING_OP_SHUTDOWN: the kernel hands every shutdown to an io-wq worker thread, a wake-up and a
-// context switch per connection (it cost more CPU per new connection than this syscall, bench/).
-bool finish_last_send(operation& base) {
-  auto& op = static_cast<send_op&>(base);
-  asan::unpoison(op.buffer.data(), op.buffer.size());
-  if (op.res >= 0 && static_cast<std::size_t>(op.res) == op.buffer.size())
-    ::shutdown(*reinterpret_cast<int*>(op.scratch), SHUT_WR);
-  return true;
-}
 
 // Turns the buffer the kernel picked into a lease, or falls back to a heap buffer when the provided
 // ring ran dry (ENOBUFS is not fatal: re-issue the read into memory of our own).
@@ -158,10 +148,6 @@ void uring_socket::start(recv_any_op& op) {
 void uring_socket::start(send_op& op) {
   asan::poison(op.buffer.data(), op.buffer.size());
   op.on_complete = &unpoison_send;
-  if (op.last) {
-    *reinterpret_cast<int*>(op.scratch) = fd_;
-    op.on_complete = &finish_last_send;
-  }
   ctx_->start(op, op.timeout, [&](io_uring_sqe* sqe) {
     io_uring_prep_send(sqe, fd_, op.buffer.data(), op.buffer.size(), MSG_NOSIGNAL);
   });
