@@ -44,11 +44,11 @@ coro::task<dial_result> pooled_connector::connect(const route::route* r, io::dur
   const std::string key = upstream_key(*r);
   if (allow_pooled) {
     // Bounded by the pool's size; one that closed or holds stray bytes is dropped (closed here).
-    while (std::optional<io::socket> pooled = pool_.take(key)) {
-      coro::task<bool> check = pooled->quiet();
+    while (std::unique_ptr<io::socket_stream> pooled = pool_.take(key)) {
+      coro::task<bool> check = pooled->plain_socket()->quiet();
       if (!co_await std::move(check)) continue;
       note_answer(key);
-      co_return dial_result{std::make_unique<io::socket_stream>(std::move(*pooled)), true, std::nullopt};
+      co_return dial_result{std::move(pooled), true, std::nullopt};
     }
   }
   std::vector<io::endpoint> candidates;
@@ -92,8 +92,11 @@ coro::task<dial_result> pooled_connector::connect(const route::route* r, io::dur
 }
 
 void pooled_connector::give_back(const route::route* r, std::unique_ptr<io::stream> s) {
-  io::socket* plain = s->plain_socket();
-  if (plain) pool_.give_back(upstream_key(*r), std::move(*plain));
+  // The streams this connector dials are plain ones; any other is closed.
+  if (auto* plain = dynamic_cast<io::socket_stream*>(s.get())) {
+    s.release();
+    pool_.give_back(upstream_key(*r), std::unique_ptr<io::socket_stream>(plain));
+  }
 }
 
 }  // namespace cproxy::proxy

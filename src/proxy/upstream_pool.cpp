@@ -3,20 +3,20 @@
 
 namespace cproxy::proxy {
 
-std::optional<io::socket> upstream_pool::take(const std::string& key) {
+std::unique_ptr<io::socket_stream> upstream_pool::take(const std::string& key) {
   auto it = idle_.find(key);
-  if (it == idle_.end()) return std::nullopt;
+  if (it == idle_.end()) return nullptr;
   auto& list = it->second;
   const auto now = std::chrono::steady_clock::now();
   while (!list.empty()) {
     idle_connection c = std::move(list.back());
     list.pop_back();
-    if (now - c.since < max_idle_age) return std::move(c.socket);
+    if (now - c.since < max_idle_age) return std::move(c.stream);
   }
-  return std::nullopt;
+  return nullptr;
 }
 
-void upstream_pool::give_back(const std::string& key, io::socket s) {
+void upstream_pool::give_back(const std::string& key, std::unique_ptr<io::socket_stream> s) {
   auto& list = idle_[key];
   const auto now = std::chrono::steady_clock::now();
   // Oldest first: the ones past max_idle_age are closed here, not left open (in CLOSE_WAIT once the

@@ -4,20 +4,22 @@
 
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
-#include "connect/io/socket.hpp"
+#include "connect/io/stream.hpp"
 
 namespace cproxy::proxy {
 
 class upstream_pool {
  public:
-  // The newest pooled connection young enough to be kept open by the upstream, or nullopt. The caller
-  // checks it is quiet (io::socket::quiet) before sending on it: that check is an io operation.
-  std::optional<io::socket> take(const std::string& key);
-  void give_back(const std::string& key, io::socket s);
+  // The newest pooled connection young enough to be kept open by the upstream, or null. The caller
+  // checks it is quiet (io::socket::quiet) before sending on it: that check is an io operation. Pooled
+  // as the stream the exchange used (a plain socket_stream), so reusing one allocates nothing.
+  std::unique_ptr<io::socket_stream> take(const std::string& key);
+  void give_back(const std::string& key, std::unique_ptr<io::socket_stream> s);
   void clear() { idle_.clear(); }
 
   // For "localhost" routes: 6 when ::1 answered last, else 4.
@@ -26,7 +28,7 @@ class upstream_pool {
 
  private:
   struct idle_connection {
-    io::socket socket;
+    std::unique_ptr<io::socket_stream> stream;
     std::chrono::steady_clock::time_point since;
   };
   // Above the concurrency a keep-alive load brings (wrk -c50): with 32, connections beyond it were
