@@ -26,11 +26,12 @@ namespace {
 
 struct shots_env {
   scripted_upstream api{"api"};
-  unsigned dead_port = closed_port();
+  closed_port dead_port;
   // hold 0: the 502 page at once (a held navigation would wait for the service instead).
-  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}, {"dead", dead_port, "127.0.0.1"}},
-                                  .extra = R"("timeouts": {"hold": 0})",
-                                  .args = {}}};
+  proxy_pool proxies{
+      proxy_config{.routes = {{"api", api.port(), ""}, {"dead", dead_port.port(), "127.0.0.1"}},
+                   .extra = R"("timeouts": {"hold": 0})",
+                   .args = {}}};
 };
 
 std::string chromium() {

@@ -18,11 +18,12 @@ constexpr std::string_view curl_accept = "Accept: */*\r\n";
 
 struct pages_env {
   scripted_upstream api{"api"};
-  unsigned dead_port = closed_port();
+  closed_port dead_port;
   // hold 0: the 502 at once (holding has hold_test.cpp); a 1 s response timeout for the 504.
-  proxy_pool proxies{proxy_config{.routes = {{"api", api.port(), ""}, {"dead", dead_port, "127.0.0.1"}},
-                                  .extra = R"("timeouts": {"response": 1, "hold": 0})",
-                                  .args = {}}};
+  proxy_pool proxies{
+      proxy_config{.routes = {{"api", api.port(), ""}, {"dead", dead_port.port(), "127.0.0.1"}},
+                   .extra = R"("timeouts": {"response": 1, "hold": 0})",
+                   .args = {}}};
   pages_env() {
     api.on("/silent", [](upstream_conn& c, const recorded_request&) {
       c.wait_peer_close(30s);

@@ -21,13 +21,15 @@ constexpr std::size_t promised_length = 1'000'000;
 struct errors_env {
   scripted_upstream api{"api"};
   // Refused: "dead" on 127.0.0.1 only; "gone" without a host, so both 127.0.0.1 and ::1 refuse.
-  unsigned dead_port = closed_port();
-  unsigned gone_port = closed_port();
-  proxy_pool proxies{proxy_config{
-      .routes = {{"api", api.port(), ""}, {"dead", dead_port, "127.0.0.1"}, {"gone", gone_port, ""}},
-      // hold 0: these routes test the immediate 502 (restart-holding has hold_test.cpp).
-      .extra = R"("timeouts": {"response": 1, "hold": 0})",
-      .args = {}}};
+  closed_port dead_port;
+  closed_port gone_port;
+  proxy_pool proxies{
+      proxy_config{.routes = {{"api", api.port(), ""},
+                              {"dead", dead_port.port(), "127.0.0.1"},
+                              {"gone", gone_port.port(), ""}},
+                   // hold 0: these routes test the immediate 502 (restart-holding has hold_test.cpp).
+                   .extra = R"("timeouts": {"response": 1, "hold": 0})",
+                   .args = {}}};
 
   errors_env() {
     // Reads the request, never answers, holds the connection until the proxy gives up on it.

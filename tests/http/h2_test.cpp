@@ -95,11 +95,12 @@ std::ostream& operator<<(std::ostream& out, proto p) {
 struct h2_env {
   upstream_server api{"api", api_upstream, /*record_raw=*/false};
   scripted_upstream rec{"rec"};  // keeps the exact bytes it receives
-  unsigned dead = closed_port();
+  closed_port dead;
   proxy_config config(std::vector<std::string> args) {
-    return proxy_config{.routes = {{"api", api.port(), ""}, {"rec", rec.port(), ""}, {"down", dead, ""}},
-                        .extra = "",
-                        .args = std::move(args)};
+    return proxy_config{
+        .routes = {{"api", api.port(), ""}, {"rec", rec.port(), ""}, {"down", dead.port(), ""}},
+        .extra = "",
+        .args = std::move(args)};
   }
   proxy_pool proxies{config({"--max-body", std::to_string(max_body)})};
   proxy_pool tls_proxies{config({"--https", "--max-body", std::to_string(max_body)})};

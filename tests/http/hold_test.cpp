@@ -220,11 +220,11 @@ BOOST_DATA_TEST_CASE(hold_0_answers_the_502_at_once, bdata::make(backends), io) 
 BOOST_DATA_TEST_CASE(a_service_off_for_longer_than_the_rule_or_never_up_is_not_held, bdata::make(backends),
                      io) {
   restart_upstream up;
-  const unsigned never = closed_port();
+  const closed_port never;
   // The rule's 5 minutes and 30 s as 1.5 s each, so that the test can outwait them.
   ::setenv("CONNECT_PROXY_HOLD_WINDOWS", "1500,1500", 1);
   proxy_instance proxy(
-      io, proxy_config{.routes = {{"app", up.port(), "127.0.0.1"}, {"never", never, "127.0.0.1"}},
+      io, proxy_config{.routes = {{"app", up.port(), "127.0.0.1"}, {"never", never.port(), "127.0.0.1"}},
                        .extra = "",
                        .args = {}});
   ::unsetenv("CONNECT_PROXY_HOLD_WINDOWS");

@@ -22,9 +22,9 @@ namespace {
 struct inspector_env {
   scripted_upstream api{"api"};
   scripted_upstream web{"web"};
-  unsigned dead_port = closed_port();
+  closed_port dead_port;
   proxy_pool proxies{proxy_config{
-      .routes = {{"api", api.port(), ""}, {"web", web.port(), ""}, {"dead", dead_port, "127.0.0.1"}},
+      .routes = {{"api", api.port(), ""}, {"web", web.port(), ""}, {"dead", dead_port.port(), "127.0.0.1"}},
       .extra = {},
       .args = {}}};
 

@@ -340,11 +340,38 @@ std::unique_ptr<upstream_server> make_byte_echo(std::string name) {
   });
 }
 
-unsigned closed_port() {
-  unsigned port = 0;
-  const int fd = listen_loopback(port);
-  ::close(fd);
-  return port;
+closed_port::closed_port() {
+  v4_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof v4;
+  if (v4_ < 0 || ::bind(v4_, reinterpret_cast<sockaddr*>(&v4), sizeof v4) != 0 ||
+      ::getsockname(v4_, reinterpret_cast<sockaddr*>(&v4), &len) != 0) {
+    const int err = errno;
+    if (v4_ >= 0) ::close(v4_);
+    throw std::runtime_error("closed_port: " + std::string(std::strerror(err)));
+  }
+  port_ = ntohs(v4.sin_port);
+  // "localhost" routes try ::1 too: hold that side of the port as well where IPv6 is there.
+  v6_ = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (v6_ >= 0) {
+    const int one = 1;
+    ::setsockopt(v6_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    sockaddr_in6 v6{};
+    v6.sin6_family = AF_INET6;
+    v6.sin6_addr = in6addr_loopback;
+    v6.sin6_port = htons(static_cast<std::uint16_t>(port_));
+    if (::bind(v6_, reinterpret_cast<sockaddr*>(&v6), sizeof v6) != 0) {
+      ::close(v6_);
+      v6_ = -1;
+    }
+  }
+}
+
+closed_port::~closed_port() {
+  ::close(v4_);
+  if (v6_ >= 0) ::close(v6_);
 }
 
 void gate::open_to(int n) {

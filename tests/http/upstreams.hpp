@@ -155,8 +155,23 @@ bool answer_with_head(upstream_conn& c, const recorded_request& r);
 // Echoes every byte back until the peer closes (for CONNECT tunnels).
 std::unique_ptr<upstream_server> make_byte_echo(std::string name);
 
-// A port on 127.0.0.1 with nothing listening (bound, then closed), for refused-upstream tests.
-unsigned closed_port();
+// A loopback port nothing listens on, for refused-upstream tests. It stays bound, not listening, on
+// 127.0.0.1 and (where there is IPv6) ::1 for the object's life: a connection to it is refused, and no
+// other socket can take the port meanwhile. A port only bound and closed again was once taken during
+// a CI run (the e2e suite runs beside this one), and the proxy reached whatever answered there.
+class closed_port {
+ public:
+  closed_port();
+  ~closed_port();
+  closed_port(const closed_port&) = delete;
+  closed_port& operator=(const closed_port&) = delete;
+  unsigned port() const { return port_; }
+
+ private:
+  int v4_ = -1;
+  int v6_ = -1;
+  unsigned port_ = 0;
+};
 
 // Bounded wait for a condition a test releases and an upstream thread waits on (SSE event gates).
 class gate {

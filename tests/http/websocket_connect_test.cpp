@@ -49,9 +49,9 @@ void websocket_or_http(upstream_conn& c) {
 struct tunnel_env {
   upstream_server api{"api", websocket_or_http};
   std::unique_ptr<upstream_server> raw = make_byte_echo("raw");
-  unsigned dead_port = closed_port();
+  closed_port dead_port;
   proxy_pool proxies{proxy_config{
-      .routes = {{"api", api.port(), ""}, {"raw", raw->port(), ""}, {"dead", dead_port, "127.0.0.1"}},
+      .routes = {{"api", api.port(), ""}, {"raw", raw->port(), ""}, {"dead", dead_port.port(), "127.0.0.1"}},
       .extra = R"("timeouts": {"hold": 0})",  // "dead" tests the immediate 502 (holding: hold_test.cpp)
       .args = {}}};
 };
