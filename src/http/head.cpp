@@ -46,12 +46,12 @@ std::string_view trim(std::string_view s) noexcept {
 struct raw_head {
   std::size_t skipped = 0;  // empty lines before the start line (RFC 9112 2.2 lets a server skip them)
   std::string_view text;    // start line .. the blank line, CRLFs included
-  std::vector<field> fields;
 };
 
 // Finds the end of the head and checks what Beast is lenient about: every line ends in CRLF (no bare
 // CR or LF), no obs-fold, no whitespace between a field name and its colon, no control characters.
-parse_result scan(std::string_view bytes, raw_head& out) {
+// The fields go to `fields`, into the elements and strings it already holds where it holds some.
+parse_result scan(std::string_view bytes, raw_head& out, std::vector<field>& fields) {
   std::size_t start = 0;
   while (bytes.size() >= start + 2 && bytes[start] == '\r' && bytes[start + 1] == '\n') start += 2;
   const std::size_t limit = bytes.size() < start + header_limit ? bytes.size() : start + header_limit;
@@ -75,8 +75,9 @@ parse_result scan(std::string_view bytes, raw_head& out) {
   std::string_view rest = out.text.substr(out.text.find("\r\n") + 2);
   // One allocation for the fields instead of a vector growing one by one; capped, as the lines are not
   // checked yet (a 64 KiB head of empty-ish lines would reserve about 1 MiB only to be refused).
-  out.fields.reserve(
+  fields.reserve(
       std::min<std::size_t>(static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n')), 128));
+  std::size_t count = 0;
   while (rest.size() > 2) {
     const std::size_t eol = rest.find("\r\n");
     const std::string_view line = rest.substr(0, eol);
@@ -97,8 +98,12 @@ parse_result scan(std::string_view bytes, raw_head& out) {
       if ((c < 0x20 && c != '\t') || c == 0x7f)
         return {parse_status::invalid, 0, "control character in a field value"};
     }
-    out.fields.push_back({std::string(name), std::string(trim(value))});
+    if (count == fields.size()) fields.emplace_back();
+    fields[count].name.assign(name);
+    fields[count].value.assign(trim(value));
+    ++count;
   }
+  fields.resize(count);
   return {parse_status::complete, start + out.text.size(), {}};
 }
 
@@ -221,6 +226,31 @@ class start_line_parser final : public beast_http::basic_parser<is_request> {
   void on_finish_impl(error_code&) override {}
 };
 
+// A head as a fresh one, but its strings and field vector keep their storage for this parse. The
+// defaults are the struct's (head_test checks that a used head parses as a fresh one does).
+void reset(request_head& h) {
+  h.method.clear();
+  h.target.clear();
+  h.version = 11;
+  h.host.clear();
+  h.authority.clear();
+  h.absolute_form = false;
+  h.body = framing::none;
+  h.content_length = 0;
+  h.keep_alive = true;
+  h.upgrade_websocket = false;
+  h.expect_continue = false;
+}
+
+void reset(response_head& h) {
+  h.status = 0;
+  h.reason.clear();
+  h.version = 11;
+  h.body = framing::none;
+  h.content_length = 0;
+  h.keep_alive = true;
+}
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -245,19 +275,20 @@ bool has_token(std::string_view value, std::string_view token) noexcept {
   return false;
 }
 
-parse_result parse_request(std::string_view bytes, request_head& out) {
+namespace {
+
+parse_result parse_request_into(std::string_view bytes, request_head& out) {
   raw_head raw;
-  parse_result r = scan(bytes, raw);
+  parse_result r = scan(bytes, raw, out.fields);
   if (r.status != parse_status::complete) return r;
 
   start_line_parser<true> parser;
   if (const parse_result g = parser.run(raw.text); g.status != parse_status::complete) return g;
-  out = request_head{};
-  out.method = std::string(parser.method);
-  out.target = std::string(parser.target);
+  reset(out);
+  out.method.assign(parser.method);
+  out.target.assign(parser.target);
   out.version = static_cast<unsigned>(parser.version);
   if (out.version != 10 && out.version != 11) return {parse_status::invalid, 0, "unsupported HTTP version"};
-  out.fields = std::move(raw.fields);
 
   std::string error;
   framing_fields framing_of;
@@ -296,7 +327,7 @@ parse_result parse_request(std::string_view bytes, request_head& out) {
     if (port.find_first_not_of("0123456789") != std::string_view::npos ||
         (!path.empty() && path.front() != '/'))
       return {parse_status::invalid, 0, "invalid port or path in the request target"};
-    out.authority = std::string(uri->encoded_authority());
+    out.authority.assign(std::string_view(uri->encoded_authority()));
     out.absolute_form = true;
     if (hosts == 1 && !iequals(out.authority, out.host))
       return {parse_status::invalid, 0, "target authority differs from Host"};
@@ -312,21 +343,21 @@ parse_result parse_request(std::string_view bytes, request_head& out) {
   return {parse_status::complete, raw.skipped + raw.text.size(), {}};
 }
 
-parse_result parse_response(std::string_view bytes, std::string_view request_method, response_head& out) {
+parse_result parse_response_into(std::string_view bytes, std::string_view request_method,
+                                 response_head& out) {
   raw_head raw;
-  parse_result r = scan(bytes, raw);
+  parse_result r = scan(bytes, raw, out.fields);
   if (r.status != parse_status::complete) return r;
   start_line_parser<false> parser;
   if (request_method == "HEAD") parser.skip(true);
   if (const parse_result g = parser.run(raw.text); g.status != parse_status::complete) return g;
-  out = response_head{};
+  reset(out);
   out.status = static_cast<unsigned>(parser.status);
   // Beast reads any three digits ("002" as 2); RFC 9110 section 15 allows 100 to 599 only.
   if (out.status < 100 || out.status > 599) return {parse_status::invalid, 0, "status code outside 100-599"};
-  out.reason = std::string(parser.reason);
+  out.reason.assign(parser.reason);
   out.version = static_cast<unsigned>(parser.version);
   if (out.version != 10 && out.version != 11) return {parse_status::invalid, 0, "unsupported HTTP version"};
-  out.fields = std::move(raw.fields);
 
   std::string error;
   framing_fields framing_of;
@@ -350,6 +381,27 @@ parse_result parse_response(std::string_view bytes, std::string_view request_met
   out.keep_alive = out.body != framing::until_close &&
                    (out.version == 11 ? !close : (!close && connection_has(out.fields, "keep-alive")));
   return {parse_status::complete, raw.skipped + raw.text.size(), {}};
+}
+
+// A head that did not parse is emptied: nothing of it, nor of the head the storage held before (another
+// client's, perhaps), is read by mistake.
+template <class Head>
+parse_result emptied_unless_complete(parse_result r, Head& out) {
+  if (r.status != parse_status::complete) {
+    reset(out);
+    out.fields.clear();
+  }
+  return r;
+}
+
+}  // namespace
+
+parse_result parse_request(std::string_view bytes, request_head& out) {
+  return emptied_unless_complete(parse_request_into(bytes, out), out);
+}
+
+parse_result parse_response(std::string_view bytes, std::string_view request_method, response_head& out) {
+  return emptied_unless_complete(parse_response_into(bytes, request_method, out), out);
 }
 
 }  // namespace cproxy::http

@@ -47,16 +47,19 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out += "\r\n";
 }
 
-std::string origin_form(const request_head& head) {
-  if (!head.absolute_form) return head.target;
-  const auto uri = boost::urls::parse_absolute_uri(head.target);
-  std::string target = uri ? std::string(uri->encoded_path()) : std::string();
-  if (target.empty()) target.push_back('/');  // not = "/": GCC 12 bug 105329 warns (-Wrestrict)
-  if (uri && uri->has_query()) {
-    target += '?';
-    target += uri->encoded_query();
+// The target in origin-form (path and query), appended to `out`.
+void append_origin_form(std::string& out, const request_head& head) {
+  if (!head.absolute_form) {
+    out += head.target;
+    return;
   }
-  return target;
+  const auto uri = boost::urls::parse_absolute_uri(head.target);
+  const std::string_view path = uri ? std::string_view(uri->encoded_path()) : std::string_view();
+  out += path.empty() ? std::string_view("/") : path;
+  if (uri && uri->has_query()) {
+    out += '?';
+    out += uri->encoded_query();
+  }
 }
 
 }  // namespace
@@ -81,13 +84,13 @@ hop_trail follow_trail(const request_head& head, std::string_view route_name) {
   return t;
 }
 
-std::string forward_request_head(const request_head& head, const forward_context& ctx,
-                                 const hop_trail& trail) {
-  std::string out;
+void forward_request_head(const request_head& head, const forward_context& ctx, const hop_trail& trail,
+                          std::string& out) {
+  out.clear();
   out.reserve(512);
   out += head.method;
   out += ' ';
-  out += origin_form(head);
+  append_origin_form(out, head);
   out += head.version == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
   const bool upgrading = head.upgrade_websocket;
   bool has_host = false;
@@ -106,11 +109,10 @@ std::string forward_request_head(const request_head& head, const forward_context
   append_field(out, "x-private-connect-proxy", std::to_string(trail.hops));
   append_field(out, "x-private-connect-route", trail.routes);
   out += "\r\n";
-  return out;
 }
 
-std::string client_response_head(const response_head& head, bool keep_alive, bool unchunked) {
-  std::string out;
+void client_response_head(const response_head& head, bool keep_alive, bool unchunked, std::string& out) {
+  out.clear();
   out.reserve(512);
   out += "HTTP/1.1 ";
   out += std::to_string(head.status);
@@ -134,7 +136,6 @@ std::string client_response_head(const response_head& head, bool keep_alive, boo
   append_field(out, "x-private-connect-proxy", "1");
   if (!upgrade && head.status >= 200) append_field(out, "Connection", keep_alive ? "keep-alive" : "close");
   out += "\r\n";
-  return out;
 }
 
 }  // namespace cproxy::http

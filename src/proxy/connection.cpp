@@ -30,7 +30,7 @@ enum class request_read { complete, closed, failed };
 // read_request: the next request head. A new connection is always heard out, even while draining: it
 // was accepted to be served (a --replace handover depends on it); only a keep-alive connection waiting
 // for a further request is closed by a drain. A bad head is answered here (400 or 431) and closes.
-coro::task<request_read> read_request(client_side* c, exchange* ex, http::request_head* head, bool first) {
+coro::task<request_read> read_request(client_side* c, exchange* ex, bool first) {
   const timeouts& t = c->env->options->timeouts;
   if (c->in.empty() && !first) {
     if (c->w->draining) co_return request_read::closed;
@@ -46,11 +46,15 @@ coro::task<request_read> read_request(client_side* c, exchange* ex, http::reques
       co_return request_read::closed;
     }
   }
-  // The inspector's record is taken once a request begins: an idle connection holds none.
+  // The inspector's record and the heads' storage are taken once a request begins: an idle connection
+  // holds neither.
   begin_capture(*c, ex);
+  ex->heads = c->w->heads.take();
+  ex->request = &ex->heads->request;
   // The header timeout runs from the head's first byte, so a client trickling bytes cannot stretch it.
   const clock::time_point deadline = clock::now() + t.header;
-  head_result rs = co_await read_head(c->stream, &c->in, head_target{head, nullptr, nullptr}, deadline);
+  head_result rs =
+      co_await read_head(c->stream, &c->in, head_target{&ex->heads->request, nullptr, nullptr}, deadline);
   switch (rs.what) {
     case head_result::status::complete:
       c->in.consume(rs.length);
@@ -116,13 +120,12 @@ coro::task<void> linger(client_side* c) {
 // HTTPS port, which is told where the https URL is (CONNECT excepted: a proxy client is served).
 coro::task<void> serve_requests(client_side* c, bool plain_on_tls) {
   for (int requests = 0;; ++requests) {
-    http::request_head head;
     exchange ex;
-    ex.request = &head;
     ex.protocol = c->protocol;
-    const request_read got = co_await read_request(c, &ex, &head, requests == 0);
+    const request_read got = co_await read_request(c, &ex, requests == 0);
     if (got == request_read::failed) co_await linger(c);
     if (got != request_read::complete) co_return;
+    const http::request_head& head = *ex.request;
     ex.times.started = clock::now();
     exchange_end end;
     if (plain_on_tls && !head.is_connect()) {

@@ -15,6 +15,7 @@
 #include "connect/io/stream.hpp"
 #include "connect/proxy/server.hpp"
 #include "connect/route/table.hpp"
+#include "exchange_heads.hpp"
 #include "upstream_connector.hpp"
 
 namespace cproxy::proxy {
@@ -39,6 +40,7 @@ struct worker_env {
   // Records the inspector's store let go, for the next exchanges: as many as requests may begin between
   // two that end (a loop turn's worth), so that a busy worker allocates none.
   std::vector<std::shared_ptr<inspect::record>> spare_records;
+  exchange_heads_pool heads;  // the heads' storage of the exchanges that ended, for the next ones
 };
 
 // A client going idle between requests lends its own node to the idle set and takes it back after, so

@@ -14,6 +14,7 @@
 #include "connect/http/head.hpp"
 #include "connect/inspect/record.hpp"
 #include "connect/route/table.hpp"
+#include "exchange_heads.hpp"
 #include "failure.hpp"
 
 namespace cproxy::proxy {
@@ -28,7 +29,9 @@ struct exchange_timings {
 
 struct exchange {
   std::string_view protocol = "http/1.1";
-  const http::request_head* request = nullptr;  // owned by the front-end for the exchange's life
+  // Its heads' storage, leased from the worker once its request begins (empty until then).
+  heads_lease heads;
+  const http::request_head* request = nullptr;  // &heads->request for an exchange being served
   std::shared_ptr<const route::table> routes;   // the snapshot this request is resolved against
   const route::route* route = nullptr;          // in `routes`; null when the proxy answered itself
   exchange_timings times;

@@ -43,7 +43,8 @@ coro::task<std::optional<failure>> forward_request(client_side* c, exchange* ex,
                                                    const http::hop_trail* trail, bool* body_sent) {
   const http::request_head& head = *ex->request;
   const http::forward_context fwd{c->ip, c->env->port, c->secure ? "https" : "http", ex->route->name};
-  const std::string forwarded = http::forward_request_head(head, fwd, *trail);
+  std::string& forwarded = ex->heads->upstream_head;
+  http::forward_request_head(head, fwd, *trail, forwarded);
   capture_forwarded_head(ex, forwarded);
   const io::io_result sent = co_await up->write_all(bytes_of(forwarded), c->env->options->timeouts.idle);
   if (sent.ec) {

@@ -140,7 +140,7 @@ coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::st
   const timeouts& t = c->env->options->timeouts;
   const http::request_head& head = *ex->request;
   byte_buffer up_in;
-  http::response_head resp;
+  http::response_head& resp = ex->heads->response;
   final_head got = co_await receive_response_head(c, ex, up, &up_in, &resp, body_sent, replayable);
   if (got.failed) co_return response_outcome{exchange_end::close, false, std::move(got.failed)};
   up_in.consume(got.length);
@@ -152,7 +152,8 @@ coro::task<response_outcome> relay_response(client_side* c, exchange* ex, io::st
   const bool unchunk = head.version == 10 && resp.body == http::framing::chunked;
   const bool client_keep = head.keep_alive && got.body_sent && resp.body != http::framing::until_close &&
                            !unchunk && !c->w->draining;
-  std::string out = http::client_response_head(resp, client_keep, unchunk);
+  std::string& out = ex->heads->client_head;
+  http::client_response_head(resp, client_keep, unchunk, out);
   ex->status = resp.status;
   capture_response_head(ex, resp);
   std::optional<tap_stream> tap;

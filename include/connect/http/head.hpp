@@ -57,6 +57,8 @@ struct parse_result {
   std::string error;         // why, when invalid (for the log, never sent verbatim)
 };
 
+// `out` may hold an earlier head: it is overwritten whole, and its strings and field vector keep their
+// storage (a connection's heads allocate nothing once warm). Unless complete, `out` holds no head.
 parse_result parse_request(std::string_view bytes, request_head& out);
 // `request_method` decides the body of a response to HEAD (none) and CONNECT.
 parse_result parse_response(std::string_view bytes, std::string_view request_method, response_head& out);

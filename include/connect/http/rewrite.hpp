@@ -26,14 +26,26 @@ struct hop_trail {
 inline constexpr unsigned max_hops = 5;
 hop_trail follow_trail(const request_head& head, std::string_view route_name);
 
-// The request head as the upstream receives it (origin-form target, rewritten fields, CRLF CRLF).
-std::string forward_request_head(const request_head& head, const forward_context& ctx,
-                                 const hop_trail& trail);
+// The request head as the upstream receives it (origin-form target, rewritten fields, CRLF CRLF), in
+// `out`: what it held is replaced and its storage reused.
+void forward_request_head(const request_head& head, const forward_context& ctx, const hop_trail& trail,
+                          std::string& out);
+inline std::string forward_request_head(const request_head& head, const forward_context& ctx,
+                                        const hop_trail& trail) {
+  std::string out;
+  forward_request_head(head, ctx, trail, out);
+  return out;
+}
 
-// The response head as the client receives it. `keep_alive` decides the Connection field the proxy
-// sends; an upgrade (101) keeps Connection/Upgrade as the upstream sent them.
+// The response head as the client receives it, in `out` as above. `keep_alive` decides the Connection
+// field the proxy sends; an upgrade (101) keeps Connection/Upgrade as the upstream sent them.
 // `unchunked`: the proxy removes the chunked coding (an HTTP/1.0 client), so Transfer-Encoding and
 // Trailer go too.
-std::string client_response_head(const response_head& head, bool keep_alive, bool unchunked = false);
+void client_response_head(const response_head& head, bool keep_alive, bool unchunked, std::string& out);
+inline std::string client_response_head(const response_head& head, bool keep_alive, bool unchunked = false) {
+  std::string out;
+  client_response_head(head, keep_alive, unchunked, out);
+  return out;
+}
 
 }  // namespace cproxy::http

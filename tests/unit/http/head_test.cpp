@@ -677,6 +677,72 @@ BOOST_AUTO_TEST_CASE(response_strict_bytes_and_partial_heads) {
   BOOST_TEST(text(response(big).result.status) == "too_large");
 }
 
+// Every member of a head, for comparing a head parsed into used storage with a fresh one.
+std::string describe(const request_head& h) {
+  std::string d = h.method + " " + h.target + " " + std::to_string(h.version) + " host=" + h.host +
+                  " authority=" + h.authority + " absolute=" + std::to_string(h.absolute_form) +
+                  " body=" + text(h.body) + " length=" + std::to_string(h.content_length) +
+                  " keep=" + std::to_string(h.keep_alive) + " ws=" + std::to_string(h.upgrade_websocket) +
+                  " expect=" + std::to_string(h.expect_continue);
+  for (const auto& f : h.fields) d += " [" + f.name + ": " + f.value + "]";
+  return d;
+}
+
+std::string describe(const response_head& h) {
+  std::string d = std::to_string(h.status) + " " + h.reason + " " + std::to_string(h.version) +
+                  " body=" + text(h.body) + " length=" + std::to_string(h.content_length) +
+                  " keep=" + std::to_string(h.keep_alive);
+  for (const auto& f : h.fields) d += " [" + f.name + ": " + f.value + "]";
+  return d;
+}
+
+BOOST_AUTO_TEST_CASE(a_used_request_head_parses_as_a_fresh_one_and_keeps_its_storage) {
+  const std::string busy =
+      "POST http://a.localhost/x HTTP/1.1\r\nHost: a.localhost\r\nTransfer-Encoding: chunked\r\n"
+      "Expect: 100-continue\r\nX-A-Long-Field-Name: a value longer than a short string holds\r\n"
+      "Connection: close\r\n\r\n";
+  const std::string ws =
+      "GET /ws HTTP/1.1\r\nHost: b.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  const std::string old = "GET / HTTP/1.0\r\n\r\n";
+  const std::string two_hosts = "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+  request_head used;
+  for (const std::string* next : {&busy, &ws, &busy, &old, &busy, &two_hosts, &ws, &busy}) {
+    const parse_result r = cproxy::http::parse_request(*next, used);
+    const parsed_request fresh = request(*next);
+    BOOST_TEST(text(r.status) == text(fresh.result.status));
+    // A head that does not parse leaves nothing behind, of itself or of the head before it.
+    BOOST_TEST(describe(used) == describe(r.status == parse_status::complete ? fresh.head : request_head{}));
+  }
+  // The same head again: no new storage for the field vector or a long value.
+  const auto* fields = used.fields.data();
+  const char* long_value = used.fields[3].value.data();
+  BOOST_TEST(text(cproxy::http::parse_request(busy, used).status) == "complete");
+  BOOST_TEST(used.fields.data() == fields);
+  BOOST_TEST(used.fields[3].value.data() == long_value);
+}
+
+BOOST_AUTO_TEST_CASE(a_used_response_head_parses_as_a_fresh_one_and_keeps_its_storage) {
+  const std::string busy =
+      "HTTP/1.1 200 OK\r\nDate: Mon, 07 Dec 2026 23:00:00 GMT\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: close\r\n\r\n";
+  const std::string empty = "HTTP/1.0 204 No Content\r\n\r\n";
+  const std::string sized = "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\n";
+  const std::string bad = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+  response_head used;
+  for (const std::string* next : {&busy, &empty, &busy, &sized, &bad, &busy, &empty}) {
+    const parse_result r = cproxy::http::parse_response(*next, "GET", used);
+    const parsed_response fresh = response(*next);
+    BOOST_TEST(text(r.status) == text(fresh.result.status));
+    BOOST_TEST(describe(used) == describe(r.status == parse_status::complete ? fresh.head : response_head{}));
+  }
+  BOOST_TEST(text(cproxy::http::parse_response(busy, "GET", used).status) == "complete");
+  const auto* fields = used.fields.data();
+  const char* date = used.fields[0].value.data();
+  BOOST_TEST(text(cproxy::http::parse_response(busy, "GET", used).status) == "complete");
+  BOOST_TEST(used.fields.data() == fields);
+  BOOST_TEST(used.fields[0].value.data() == date);
+}
+
 BOOST_AUTO_TEST_CASE(helpers) {
   BOOST_TEST(cproxy::http::iequals("Content-Length", "content-LENGTH"));
   BOOST_TEST(!cproxy::http::iequals("Content-Length", "Content-Lengths"));
