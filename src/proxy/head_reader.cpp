@@ -1,6 +1,8 @@
 // Implementation of head_reader.hpp.
 #include "head_reader.hpp"
 
+#include <algorithm>
+
 namespace cproxy::proxy {
 namespace {
 
@@ -39,6 +41,9 @@ coro::task<io::io_result> read_idle(io::stream* s, byte_buffer* buf, io::duratio
   io::received got = co_await s->read_any(timeout);
   if (got.ec) co_return io::io_result{got.ec, 0};
   const std::span<const std::byte> bytes = got.data.bytes();
+  // Into a block of the thread's cache, as read_more reads: storage of the request's own size would
+  // cost a malloc per request (and a second one if a body follows).
+  buf->prepare(std::max(bytes.size(), read_chunk));
   buf->append({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
   co_return io::io_result{{}, bytes.size()};
 }
