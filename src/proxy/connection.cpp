@@ -10,6 +10,7 @@
 
 #include "client_side.hpp"
 #include "connect/core/log.hpp"
+#include "connect/io/loop_clock.hpp"
 #include "connect/tls/tls_stream.hpp"
 #include "h2/h2_session.hpp"
 #include "head_reader.hpp"
@@ -52,7 +53,7 @@ coro::task<request_read> read_request(client_side* c, exchange* ex, bool first) 
   ex->heads = c->w->heads.take();
   ex->request = &ex->heads->request;
   // The header timeout runs from the head's first byte, so a client trickling bytes cannot stretch it.
-  const clock::time_point deadline = clock::now() + t.header;
+  const clock::time_point deadline = io::loop_clock::now() + t.header;
   head_result rs =
       co_await read_head(c->stream, &c->in, head_target{&ex->heads->request, nullptr, nullptr}, deadline);
   switch (rs.what) {
@@ -87,7 +88,7 @@ std::string_view path_of(const http::request_head& head) {
 // The end of an exchange: its access line (client, method, host and target, status, bytes, duration).
 // The request inspector plugs in here to capture the exchange record.
 void finish_exchange(const client_side& c, exchange* ex) {
-  ex->times.finished = clock::now();
+  ex->times.finished = io::loop_clock::now();
   end_capture(c, ex);
   if (!c.env->options->access_log) return;
   const http::request_head& head = *ex->request;
@@ -107,11 +108,11 @@ void finish_exchange(const client_side& c, exchange* ex) {
 coro::task<void> linger(client_side* c) {
   c->stream->shutdown_send();
   c->in.consume(c->in.size());
-  const clock::time_point deadline = clock::now() + linger_time;
+  const clock::time_point deadline = io::loop_clock::now() + linger_time;
   for (;;) {  // until the client closes, goes quiet for a second, or the linger time is up
     const io::io_result r =
         co_await read_more(c->stream, &c->in, std::min(left_until(deadline), linger_quiet));
-    if (r.ec || r.bytes == 0 || clock::now() >= deadline) co_return;
+    if (r.ec || r.bytes == 0 || io::loop_clock::now() >= deadline) co_return;
     c->in.consume(c->in.size());
   }
 }
@@ -126,7 +127,7 @@ coro::task<void> serve_requests(client_side* c, bool plain_on_tls) {
     if (got == request_read::failed) co_await linger(c);
     if (got != request_read::complete) co_return;
     const http::request_head& head = *ex.request;
-    ex.times.started = clock::now();
+    ex.times.started = io::loop_clock::now();
     exchange_end end;
     if (plain_on_tls && !head.is_connect()) {
       const std::string_view authority = head.absolute_form ? head.authority : head.host;
@@ -188,7 +189,7 @@ enum class first_bytes { h2_preface, other, closed };
 // (RFC 9113 section 3.3); anything else is HTTP/1.x. The bytes read stay in c->in for either.
 coro::task<first_bytes> sniff_h2_preface(client_side* c) {
   static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  const clock::time_point deadline = clock::now() + c->env->options->timeouts.header;
+  const clock::time_point deadline = io::loop_clock::now() + c->env->options->timeouts.header;
   for (;;) {
     const std::string_view got = c->in.view();
     const std::size_t n = std::min(got.size(), preface.size());

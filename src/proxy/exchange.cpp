@@ -2,6 +2,7 @@
 // exchange answers by itself (its own answer, or a failure's). Also the CONNECT tunnel stage.
 #include "connect/core/log.hpp"
 #include "connect/http/chunked.hpp"
+#include "connect/io/loop_clock.hpp"
 #include "error_pages.hpp"
 #include "failure_answer.hpp"
 #include "hold.hpp"
@@ -62,7 +63,7 @@ coro::task<dial_result> connect_upstream(client_side* c, exchange* ex, bool allo
   // Restart-holding: a refused connect waits and is retried while the upstream may be restarting.
   if (d.failed && d.failed->kind == failure_kind::refused) d = co_await hold_upstream(c, ex, std::move(d));
   ex->reused_upstream = d.reused;
-  if (!d.failed) ex->times.connected = std::chrono::steady_clock::now();
+  if (!d.failed) ex->times.connected = io::loop_clock::now();
   co_return d;
 }
 

@@ -31,7 +31,8 @@ heads_lease exchange_heads_pool::take() {
 
 void exchange_heads_pool::give(exchange_heads* heads) noexcept {
   std::unique_ptr<exchange_heads> owned(heads);
-  if (spares_.size() < max_spares && owned->footprint() <= max_kept_bytes) spares_.push_back(std::move(owned));
+  if (spares_.size() < max_spares && owned->footprint() <= max_kept_bytes)
+    spares_.push_back(std::move(owned));
 }
 
 }  // namespace cproxy::proxy

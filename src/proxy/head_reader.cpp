@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "connect/io/loop_clock.hpp"
+
 namespace cproxy::proxy {
 namespace {
 
@@ -25,7 +27,7 @@ http::parse_result parse(const head_target& t, std::string_view bytes) {
 }  // namespace
 
 io::duration left_until(clock::time_point deadline) {
-  const auto left = std::chrono::ceil<io::duration>(deadline - clock::now());
+  const auto left = std::chrono::ceil<io::duration>(deadline - io::loop_clock::now());
   return left.count() > 0 ? left : io::duration{1};
 }
 

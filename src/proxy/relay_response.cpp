@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "connect/coro/scope.hpp"
+#include "connect/io/loop_clock.hpp"
 #include "head_reader.hpp"
 #include "inspect_capture.hpp"
 #include "relay.hpp"
@@ -29,10 +30,10 @@ coro::task<void> watch_client(client_side* c, io::stream* up, bool* client_gone,
 // The response head: a quick answer is read directly; a slow one with the client watched meanwhile.
 coro::task<head_result> await_response_head(client_side* c, io::stream* up, byte_buffer* up_in,
                                             head_target target, bool* client_gone) {
-  const clock::time_point deadline = clock::now() + c->env->options->timeouts.response;
-  const clock::time_point quick = std::min(deadline, clock::now() + std::chrono::seconds(1));
+  const clock::time_point deadline = io::loop_clock::now() + c->env->options->timeouts.response;
+  const clock::time_point quick = std::min(deadline, io::loop_clock::now() + std::chrono::seconds(1));
   head_result rs = co_await read_head(up, up_in, target, quick);
-  if (rs.what != head_result::status::timeout || clock::now() >= deadline) co_return rs;
+  if (rs.what != head_result::status::timeout || io::loop_clock::now() >= deadline) co_return rs;
   coro::scope watcher;
   watcher.spawn(watch_client(c, up, client_gone, left_until(deadline)));
   rs = co_await read_head(up, up_in, target, deadline);
@@ -85,7 +86,7 @@ coro::task<final_head> receive_response_head(client_side* c, exchange* ex, io::s
     head_result rs;
     if (!body_sent && head.expect_continue) {
       // RFC 9110 10.1.1: a client need not wait indefinitely for the 100; curl waits a second too.
-      rs = co_await read_head(up, up_in, target, clock::now() + std::chrono::seconds(1));
+      rs = co_await read_head(up, up_in, target, io::loop_clock::now() + std::chrono::seconds(1));
       if (rs.what == head_result::status::timeout) {
         std::optional<failure> body = co_await send_request_body(c, ex, up);
         if (body) co_return final_head{0, false, std::move(body)};
@@ -98,7 +99,7 @@ coro::task<final_head> receive_response_head(client_side* c, exchange* ex, io::s
     if (client_gone) co_return final_head{0, body_sent, downstream_failure(failure_kind::client_gone)};
     if (rs.what != head_result::status::complete)
       co_return final_head{0, body_sent, head_failure(rs, c, replayable, up_in->empty() && interim == 0)};
-    if (interim == 0) ex->times.first_byte = clock::now();
+    if (interim == 0) ex->times.first_byte = io::loop_clock::now();
     if (resp->status >= 200 || resp->status == 101 || interim >= 100)
       co_return final_head{rs.length, body_sent, std::nullopt};
     const std::string interim_head = http::client_response_head(*resp, true);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "connect/io/endpoint.hpp"
+#include "connect/io/loop_clock.hpp"
 #include "connect/io/socket.hpp"
 #include "hold.hpp"
 #include "upstream_health.hpp"
@@ -32,7 +33,7 @@ pooled_connector::~pooled_connector() = default;
 
 void pooled_connector::note_answer(const std::string& key) {
   if (!health_) return;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = io::loop_clock::now();
   auto [it, inserted] = reported_.try_emplace(key, now);
   if (!inserted && now - it->second < std::chrono::seconds(1)) return;
   it->second = now;

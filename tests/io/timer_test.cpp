@@ -6,9 +6,11 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <thread>
 #include <vector>
 
 #include "connect/coro/scope.hpp"
+#include "connect/io/loop_clock.hpp"
 #include "support/backends.hpp"
 #include "support/loopback.hpp"
 #include "support/run.hpp"
@@ -122,9 +124,45 @@ coro::task<void> send_times_out(io::context* ctx, send_timeout_result* out) {
   }
 }
 
+// Deadlines the proxy computes on loop_clock must agree with the io core's timers.
+struct loop_clock_readings {
+  bool went_back = false;      // a reading earlier than the one before
+  bool early = false;          // a wait ended before its time had passed on the loop's clock
+  bool ahead_of_real = false;  // a reading later than the steady clock
+};
+
+coro::task<void> read_loop_clock(io::context* ctx, loop_clock_readings* out) {
+  io::timer t(*ctx);
+  io::loop_clock::time_point previous = io::loop_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    const io::loop_clock::time_point before = io::loop_clock::now();
+    co_await t.wait(2ms);
+    const io::loop_clock::time_point after = io::loop_clock::now();
+    out->went_back = out->went_back || before < previous || after < before;
+    out->early = out->early || after - before < 2ms;
+    out->ahead_of_real = out->ahead_of_real || after > clock_type::now();
+    previous = after;
+  }
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(timer)
+
+CPROXY_IO_TEST_CASE(the_loop_clock_agrees_with_timers_and_is_the_steady_clock_outside_a_loop) {
+  auto ctx = io::make_context(Backend::kind);
+  loop_clock_readings in_loop;
+  test::run(*ctx, read_loop_clock(ctx.get(), &in_loop));
+  BOOST_TEST(!in_loop.went_back);
+  BOOST_TEST(!in_loop.early);
+  BOOST_TEST(!in_loop.ahead_of_real);
+  // After the loop has run: no turn's time is left behind.
+  const clock_type::time_point before = clock_type::now();
+  std::this_thread::sleep_for(2ms);
+  const io::loop_clock::time_point outside = io::loop_clock::now();
+  BOOST_TEST((outside >= before + 2ms));
+  BOOST_TEST((outside <= clock_type::now()));
+}
 
 CPROXY_IO_TEST_CASE(wait_elapses_no_earlier_than_asked) {
   auto ctx = io::make_context(Backend::kind);

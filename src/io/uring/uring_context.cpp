@@ -11,6 +11,7 @@
 #include "../copy_relay.hpp"
 #include "../tcp_options.hpp"
 #include "connect/core/log.hpp"
+#include "connect/io/loop_clock.hpp"
 #include "uring_objects.hpp"
 
 namespace cproxy::io::uring {
@@ -153,6 +154,8 @@ void uring_context::reap() noexcept {
 
 void uring_context::run() {
   loop_thread_ = std::this_thread::get_id();
+  now_ = std::chrono::steady_clock::now();
+  loop_clock::publish(now_);
   for (;;) {
     run_ready();
     run_posted();
@@ -163,10 +166,12 @@ void uring_context::run() {
       wait();
     }
     now_ = std::chrono::steady_clock::now();
+    loop_clock::publish(now_);
     reap();
     expire_deadlines();
   }
   loop_thread_ = {};
+  loop_clock::withdraw();
   io_uring_submit(&ring_);
 }
 
