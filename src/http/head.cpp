@@ -1,8 +1,9 @@
-// Implementation of connect/http/head.hpp: a raw-byte pass (line ends, field syntax, characters),
-// Beast's parser for the grammar of the start line and fields, then the framing rules of RFC 9112.
+// Implementation of connect/http/head.hpp: one pass over the raw bytes (line ends, field syntax,
+// characters), Beast's parser for the grammar of the start line, then the framing rules of RFC 9112.
 #include "connect/http/head.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/url/parse.hpp>
 #include <charconv>
@@ -12,30 +13,15 @@ namespace beast_http = boost::beast::http;
 
 namespace {
 
-bool is_tchar(unsigned char c) noexcept {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
+// RFC 9110 5.6.2 tchar, as a table: the check runs on every byte of every field name.
+constexpr std::array<bool, 256> tchar_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 'a' + 'A'] = true;
+  for (const char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
 }
+constexpr std::array<bool, 256> tchars = tchar_table();
 
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -43,52 +29,46 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-struct raw_head {
-  std::size_t skipped = 0;  // empty lines before the start line (RFC 9112 2.2 lets a server skip them)
-  std::string_view text;    // start line .. the blank line, CRLFs included
-};
-
-// Finds the end of the head and checks what Beast is lenient about: every line ends in CRLF (no bare
-// CR or LF), no obs-fold, no whitespace between a field name and its colon, no control characters.
-// The fields go to `fields`, into the elements and strings it already holds where it holds some.
-parse_result scan(std::string_view bytes, raw_head& out, std::vector<field>& fields) {
-  std::size_t start = 0;
-  while (bytes.size() >= start + 2 && bytes[start] == '\r' && bytes[start + 1] == '\n') start += 2;
-  const std::size_t limit = bytes.size() < start + header_limit ? bytes.size() : start + header_limit;
-  std::size_t end = std::string_view::npos;
-  for (std::size_t i = start; i < limit; ++i) {
-    const char c = bytes[i];
-    if (c == '\n' && (i == start || bytes[i - 1] != '\r')) return {parse_status::invalid, 0, "bare LF"};
-    if (c == '\r' && i + 1 < bytes.size() && bytes[i + 1] != '\n')
-      return {parse_status::invalid, 0, "bare CR"};
-    if (c == '\n' && i >= start + 3 && bytes[i - 2] == '\n') {
-      end = i + 1;
-      break;
-    }
-  }
-  if (end == std::string_view::npos) {
-    return {bytes.size() - start >= header_limit ? parse_status::too_large : parse_status::need_more, 0, {}};
-  }
-  out.skipped = start;
-  out.text = bytes.substr(start, end - start);
-
-  std::string_view rest = out.text.substr(out.text.find("\r\n") + 2);
-  // One allocation for the fields instead of a vector growing one by one; capped, as the lines are not
-  // checked yet (a 64 KiB head of empty-ish lines would reserve about 1 MiB only to be refused).
-  fields.reserve(
-      std::min<std::size_t>(static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n')), 128));
+// One pass over a head: finds its end and checks what Beast is lenient about or never sees (it is shown
+// the start line only): every line ends in CRLF (no bare CR or LF), no obs-fold, a field name of token
+// characters right before its colon, no control characters in a value. Empty lines before the start
+// line are skipped (RFC 9112 2.2 lets a server skip them). The fields go to `fields`, into the elements
+// and strings it already holds where it holds some; `start_line` gets the start line with its CRLF.
+parse_result scan(std::string_view bytes, std::string_view& start_line, std::vector<field>& fields) {
+  std::size_t pos = 0;
+  while (bytes.size() >= pos + 2 && bytes[pos] == '\r' && bytes[pos + 1] == '\n') pos += 2;
+  const std::size_t start = pos;
+  const std::string_view window = bytes.substr(0, std::min(bytes.size(), start + header_limit));
+  start_line = {};
   std::size_t count = 0;
-  while (rest.size() > 2) {
-    const std::size_t eol = rest.find("\r\n");
-    const std::string_view line = rest.substr(0, eol);
-    rest.remove_prefix(eol + 2);
+  // Bounded: each pass consumes a line of at least two bytes of the window, or returns.
+  for (;;) {
+    const std::size_t lf = window.find('\n', pos);
+    if (lf == std::string_view::npos) {
+      // The last line is not whole yet; a CR in it must still be followed by an LF.
+      for (std::size_t cr = window.find('\r', pos); cr != std::string_view::npos;
+           cr = window.find('\r', cr + 1))
+        if (cr + 1 < bytes.size() && bytes[cr + 1] != '\n') return {parse_status::invalid, 0, "bare CR"};
+      return {
+          bytes.size() - start >= header_limit ? parse_status::too_large : parse_status::need_more, 0, {}};
+    }
+    if (lf == pos || bytes[lf - 1] != '\r') return {parse_status::invalid, 0, "bare LF"};
+    const std::string_view line = bytes.substr(pos, lf - 1 - pos);
+    if (line.find('\r') != std::string_view::npos) return {parse_status::invalid, 0, "bare CR"};
+    const std::size_t line_start = pos;
+    pos = lf + 1;
+    if (start_line.empty()) {
+      start_line = bytes.substr(line_start, pos - line_start);
+      continue;
+    }
+    if (line.empty()) break;  // the blank line: the head is whole
     if (line.front() == ' ' || line.front() == '\t') return {parse_status::invalid, 0, "obs-fold"};
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0)
       return {parse_status::invalid, 0, "field without a name"};
     const std::string_view name = line.substr(0, colon);
     for (const unsigned char c : name) {
-      if (!is_tchar(c)) {
+      if (!tchars[c]) {
         return {parse_status::invalid, 0,
                 c == ' ' || c == '\t' ? "whitespace before a colon" : "invalid character in a field name"};
       }
@@ -104,7 +84,19 @@ parse_result scan(std::string_view bytes, raw_head& out, std::vector<field>& fie
     ++count;
   }
   fields.resize(count);
-  return {parse_status::complete, start + out.text.size(), {}};
+  return {parse_status::complete, pos, {}};
+}
+
+// A comma-separated list of tokens (RFC 9110 5.6.1), empty elements allowed, as the framing and hop-by-hop
+// fields carry: anything else in them is refused, as Beast's parser refused it when it saw the fields.
+bool is_token_list(std::string_view list) noexcept {
+  for (;;) {
+    const std::size_t comma = list.find(',');
+    for (const unsigned char c : trim(list.substr(0, comma)))
+      if (!tchars[c]) return false;
+    if (comma == std::string_view::npos) return true;
+    list.remove_prefix(comma + 1);
+  }
 }
 
 // Content-Length: 1*DIGIT, every occurrence the same value, within 18 digits (no overflow).
@@ -138,7 +130,17 @@ bool transfer_encoding(const std::vector<field>& fields, bool& present, bool& ch
   int chunked_count = 0;
   for (const field& f : fields) {
     if (!iequals(f.name, "transfer-encoding")) continue;
+    // A message chunked is complete: a coding after it, in a field of its own, is refused as Beast's
+    // parser refuses it (a response reads it as "until close" otherwise).
+    if (chunked_last) {
+      error = "Transfer-Encoding after chunked";
+      return false;
+    }
     present = true;
+    if (!is_token_list(f.value)) {
+      error = "invalid Transfer-Encoding";
+      return false;
+    }
     std::string_view list = f.value;
     while (!list.empty()) {
       const std::size_t comma = list.find(',');
@@ -174,25 +176,40 @@ const field* find(const std::vector<field>& fields, std::string_view name) {
   return nullptr;
 }
 
+// Connection and Proxy-Connection name tokens only.
+bool connection_lists_valid(const std::vector<field>& fields, std::string& error) {
+  for (const field& f : fields) {
+    if ((iequals(f.name, "connection") || iequals(f.name, "proxy-connection")) && !is_token_list(f.value)) {
+      error = "invalid Connection list";
+      return false;
+    }
+  }
+  return true;
+}
+
 bool connection_has(const std::vector<field>& fields, std::string_view token) {
   for (const field& f : fields)
     if (iequals(f.name, "connection") && has_token(f.value, token)) return true;
   return false;
 }
 
-// Beast's grammar check of a whole head, keeping only the start line. beast's own parser<> would also
-// copy every field into a basic_fields (an allocation per field); scan() already holds them.
+// Beast's grammar check of the start line. It is shown the start line and a blank line only: scan()
+// checked the fields, and Beast's own pass over them cost as much as scan's (a keep-alive profile), as
+// would parser<>'s copy of every field into a basic_fields.
 template <bool is_request>
 class start_line_parser final : public beast_http::basic_parser<is_request> {
  public:
-  std::string_view method, target, reason;  // views into the head passed to run()
+  // Views into this thread's copy of the start line: valid until the thread's next run().
+  std::string_view method, target, reason;
   int version = 0;
   int status = 0;
 
-  parse_result run(std::string_view head) {
-    this->header_limit(static_cast<std::uint32_t>(header_limit + 4));
-    // Bodies are relayed, never held: Beast's default 8 MiB body limit would refuse a large Content-Length.
-    this->body_limit(boost::none);
+  parse_result run(std::string_view start_line) {
+    // Beast parses a head only whole, from one buffer; the thread's buffer keeps that copy malloc-free.
+    thread_local std::string head;
+    head.assign(start_line);
+    head += "\r\n";
+    this->header_limit(static_cast<std::uint32_t>(head.size()));
     this->eager(false);
     boost::beast::error_code ec;
     this->put(boost::asio::buffer(head.data(), head.size()), ec);
@@ -278,12 +295,12 @@ bool has_token(std::string_view value, std::string_view token) noexcept {
 namespace {
 
 parse_result parse_request_into(std::string_view bytes, request_head& out) {
-  raw_head raw;
-  parse_result r = scan(bytes, raw, out.fields);
+  std::string_view start_line;
+  const parse_result r = scan(bytes, start_line, out.fields);
   if (r.status != parse_status::complete) return r;
 
   start_line_parser<true> parser;
-  if (const parse_result g = parser.run(raw.text); g.status != parse_status::complete) return g;
+  if (const parse_result g = parser.run(start_line); g.status != parse_status::complete) return g;
   reset(out);
   out.method.assign(parser.method);
   out.target.assign(parser.target);
@@ -292,7 +309,8 @@ parse_result parse_request_into(std::string_view bytes, request_head& out) {
 
   std::string error;
   framing_fields framing_of;
-  if (!read_framing_fields(out.fields, framing_of, out.content_length, error))
+  if (!read_framing_fields(out.fields, framing_of, out.content_length, error) ||
+      !connection_lists_valid(out.fields, error))
     return {parse_status::invalid, 0, error};
   if (framing_of.has_te) {
     if (out.version == 10) return {parse_status::invalid, 0, "Transfer-Encoding in HTTP/1.0"};
@@ -340,17 +358,17 @@ parse_result parse_request_into(std::string_view bytes, request_head& out) {
                             connection_has(out.fields, "upgrade");
   if (const field* expect = find(out.fields, "expect"))
     out.expect_continue = iequals(expect->value, "100-continue");
-  return {parse_status::complete, raw.skipped + raw.text.size(), {}};
+  return r;
 }
 
 parse_result parse_response_into(std::string_view bytes, std::string_view request_method,
                                  response_head& out) {
-  raw_head raw;
-  parse_result r = scan(bytes, raw, out.fields);
+  std::string_view start_line;
+  const parse_result r = scan(bytes, start_line, out.fields);
   if (r.status != parse_status::complete) return r;
   start_line_parser<false> parser;
   if (request_method == "HEAD") parser.skip(true);
-  if (const parse_result g = parser.run(raw.text); g.status != parse_status::complete) return g;
+  if (const parse_result g = parser.run(start_line); g.status != parse_status::complete) return g;
   reset(out);
   out.status = static_cast<unsigned>(parser.status);
   // Beast reads any three digits ("002" as 2); RFC 9110 section 15 allows 100 to 599 only.
@@ -361,7 +379,8 @@ parse_result parse_response_into(std::string_view bytes, std::string_view reques
 
   std::string error;
   framing_fields framing_of;
-  if (!read_framing_fields(out.fields, framing_of, out.content_length, error))
+  if (!read_framing_fields(out.fields, framing_of, out.content_length, error) ||
+      !connection_lists_valid(out.fields, error))
     return {parse_status::invalid, 0, error};
   if (framing_of.has_te && framing_of.has_length)
     return {parse_status::invalid, 0, "both Content-Length and Transfer-Encoding"};
@@ -380,7 +399,7 @@ parse_result parse_response_into(std::string_view bytes, std::string_view reques
   const bool close = connection_has(out.fields, "close");
   out.keep_alive = out.body != framing::until_close &&
                    (out.version == 11 ? !close : (!close && connection_has(out.fields, "keep-alive")));
-  return {parse_status::complete, raw.skipped + raw.text.size(), {}};
+  return r;
 }
 
 // A head that did not parse is emptied: nothing of it, nor of the head the storage held before (another

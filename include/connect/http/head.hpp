@@ -1,6 +1,7 @@
-// HTTP/1.x message heads parsed from bytes (sans-I/O): Boost.Beast's parser does the grammar, and a
-// strict pass over the raw bytes applies the RFC 9112 rules a proxy must enforce so that nothing
-// ambiguous is ever forwarded (request smuggling). Tested with byte arrays in tests/unit/http.
+// HTTP/1.x message heads parsed from bytes (sans-I/O): Boost.Beast's parser checks the start line's
+// grammar, and a strict pass over the raw bytes checks the fields and applies the RFC 9112 rules a proxy
+// must enforce so that nothing ambiguous is ever forwarded (request smuggling). Tested with byte arrays
+// in tests/unit/http.
 #pragma once
 
 #include <cstddef>
