@@ -39,7 +39,10 @@ server::server(io::listen_socket listener, server_options options, const publish
   const unsigned n = state_->options.threads ? state_->options.threads : 1;
   // The routes there at start appear now: a stack coming up with its proxy is held while it starts.
   const auto started = std::chrono::steady_clock::now();
-  for (const route::route& r : routes.load()->routes()) state_->health.seen(upstream_key(r), started);
+  // The snapshot is held for the loop: a range-for keeps only routes()'s result alive, not load()'s
+  // pointer, and the route feed may publish a new table (freeing this one) meanwhile.
+  const std::shared_ptr<const route::table> at_start = routes.load();
+  for (const route::route& r : at_start->routes()) state_->health.seen(upstream_key(r), started);
   for (unsigned i = 0; i < n; ++i) {
     state_->workers_env.push_back(std::make_unique<worker_env>(routes));
     state_->workers_env.back()->index = i;

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -235,7 +236,9 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds dea
 // "name=upstream/source" for each route, in the table's order.
 std::string shown(const cproxy::published<route::table>& out) {
   std::string s;
-  for (const route::route& x : out.load()->routes())
+  // Held: the feed's thread may publish a new table, freeing this one, while the loop reads it.
+  const std::shared_ptr<const route::table> table = out.load();
+  for (const route::route& x : table->routes())
     s += (s.empty() ? "" : " ") + x.name + "=" + x.upstream_text() + "/" +
          std::string(route::to_string(x.from));
   return s;
