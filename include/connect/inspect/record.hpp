@@ -64,6 +64,10 @@ struct record {
   // Empties it for another exchange but keeps its strings' buffers (those up to 2 KiB): a record the
   // store let go is filled again instead of allocated anew, string by string, for every request.
   void reuse();
+  // Asks the CPU to fetch this record, or the buffers its strings point to, into its caches ahead of
+  // use (no effect on what the record holds). See store::add for why.
+  void prefetch_self() const noexcept;
+  void prefetch_buffers() const noexcept;
 };
 
 }  // namespace cproxy::inspect
