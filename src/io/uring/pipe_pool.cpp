@@ -17,8 +17,8 @@ std::optional<pipe_pair> pipe_pool::take() {
     return p;
   }
   int fds[2];
-  // Blocking pipes: io_uring runs splice on io-wq workers, which may wait on the pipe.
-  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+  // Non-blocking, as the sockets: the loop's splice never waits on either end.
+  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return std::nullopt;
   // A larger pipe moves more per splice. 256 KiB keeps a non-root user within fs.pipe-user-pages-soft
   // (64 MiB) for 128 splicing connections; past it the kernel refuses, and the pipe keeps 64 KiB.
   ::fcntl(fds[1], F_SETPIPE_SZ, 256 << 10);

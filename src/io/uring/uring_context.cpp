@@ -60,10 +60,7 @@ uring_context::uring_context() : now_(std::chrono::steady_clock::now()) {
   const int rc = init_ring(ring_, caps_, features_);
   if (rc != 0) throw std::system_error(-rc, std::generic_category(), "io_uring_queue_init_params");
 
-  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
-    caps_.splice = io_uring_opcode_supported(probe, IORING_OP_SPLICE);
-    io_uring_free_probe(probe);
-  }
+  caps_.splice = true;  // splice(2) from the loop (uring_splice.cpp); an EINVAL turns it off
   buffers_ = buffer_ring::create(&ring_, buffer_group, provided_buffers, buffer_size);
   caps_.provided_buffers = buffers_ != nullptr;
   caps_.multishot_accept = true;  // tried first; an acceptor the kernel answers

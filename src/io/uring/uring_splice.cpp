@@ -1,7 +1,10 @@
-// uring_socket::splice_to: socket -> pipe -> socket with IORING_OP_SPLICE, so relayed bytes never
-// enter user space. io_uring runs splice on io-wq workers and a non-blocking socket answers EAGAIN
-// there, so each side first polls for readiness. EINVAL (a kernel or socket type that cannot splice)
-// turns splice off for the context and the bytes are copied instead.
+// uring_socket::splice_to: socket -> pipe -> socket with splice(2), so relayed bytes never enter user
+// space. The splice itself is a synchronous, non-blocking call from the loop, not IORING_OP_SPLICE: io_uring
+// runs every splice on an io-wq worker thread, a wake-up and two context switches per call, and the
+// synchronous call took 7-9% less of the proxy's CPU per MB at the same rate (docs/performance.md). Both
+// sockets are non-blocking and SPLICE_F_NONBLOCK covers the pipe, so a call never waits: it answers
+// EAGAIN, and the side it waits for is polled through the ring. EINVAL (a kernel or socket type that
+// cannot splice) turns splice off for the context and the bytes are copied instead.
 #include <fcntl.h>
 #include <poll.h>
 
@@ -12,29 +15,9 @@
 namespace cproxy::io::uring {
 namespace {
 
-// One SQE, awaited. The operation lives in the awaiting frame until its completion arrives.
-struct splice_op : operation {
-  int in = -1;
-  int out = -1;
-  unsigned len = 0;
-  int res_or_error() const noexcept { return res; }
-};
 struct poll_op : operation {
   int fd = -1;
   unsigned events = 0;
-};
-
-struct splice_awaitable {
-  uring_context* ctx;
-  splice_op op;
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) {
-    op.waiter = h;
-    ctx->start(op, duration{}, [&](io_uring_sqe* sqe) {
-      io_uring_prep_splice(sqe, op.in, -1, op.out, -1, op.len, SPLICE_F_MOVE);
-    });
-  }
-  int await_resume() const noexcept { return op.res; }
 };
 
 struct poll_awaitable {
@@ -50,15 +33,14 @@ struct poll_awaitable {
 };
 
 // The socket side waits for readiness under `idle`; the splice itself never blocks (EAGAIN instead).
+// Returns the bytes moved, 0 at the end of the input, or a negated errno.
 coro::task<int> splice_once(uring_context* ctx, int in, int out, unsigned len, unsigned wait_events,
                             int wait_fd, duration idle) {
-  for (int attempt = 0;; ++attempt) {
-    splice_awaitable s{ctx, {}};
-    s.op.in = in;
-    s.op.out = out;
-    s.op.len = len;
-    const int n = co_await s;
-    if (n != -EAGAIN) co_return n;
+  for (;;) {
+    const ssize_t n = ::splice(in, nullptr, out, nullptr, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n >= 0) co_return static_cast<int>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) co_return -errno;
     poll_awaitable p{ctx, {}, idle};
     p.op.fd = wait_fd;
     p.op.events = wait_events;
