@@ -43,7 +43,7 @@ std::uint64_t store::add(unsigned index, std::shared_ptr<record> r, std::shared_
     s.records.pop_front();
   }
   // Once the store is full, its oldest records are the next to go and to be filled again, and they were
-  // last touched a thousand exchanges ago: cold in every cache. The misses on them were 4-5% of the
+  // last touched a thousand exchanges ago: cold in every cache. The misses on them were about 4% of the
   // proxy's CPU per keep-alive request (docs/performance.md). Fetching them one exchange ahead takes
   // those misses off the path, in two steps: the second-oldest record itself now, and the buffers of
   // the oldest, whose record the previous call fetched.

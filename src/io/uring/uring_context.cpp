@@ -298,6 +298,7 @@ void uring_context::post(std::function<void()> fn) {
   {
     std::lock_guard lock(posted_mutex_);
     posted_.push_back(std::move(fn));
+    has_posted_.store(true, std::memory_order_release);
   }
   const std::uint64_t one = 1;
   const ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
@@ -305,9 +306,12 @@ void uring_context::post(std::function<void()> fn) {
 }
 
 void uring_context::run_posted() {
+  // A post that this misses wrote the wake-up eventfd after setting the flag: the next turn sees it.
+  if (!has_posted_.load(std::memory_order_acquire)) return;
   std::vector<std::function<void()>> batch;
   {
     std::lock_guard lock(posted_mutex_);
+    has_posted_.store(false, std::memory_order_relaxed);
     batch.swap(posted_);
   }
   for (auto& fn : batch) fn();
