@@ -162,7 +162,11 @@ BOOST_DATA_TEST_CASE(clients_that_hang_up_while_held_are_dropped_and_never_reach
                  1u);
     }
   }
-  BOOST_TEST(cproxy::test::count_of(*log, left) == 1u, *log);
+  // Requests the proxy reads only after an earlier batch of held clients all left start a hold of their
+  // own (the clients send and hang up without waiting): each hold ended because its clients went away.
+  const std::size_t holds = cproxy::test::count_of(*log, "refused the connection; holding its requests");
+  BOOST_TEST(holds >= 1u, *log);
+  BOOST_TEST(cproxy::test::count_of(*log, left) == holds, *log);
   BOOST_TEST(cproxy::test::count_of(*log, "got 502") == 0u, *log);
   BOOST_TEST(cproxy::test::count_of(*log, " 502 ") == 0u, *log);
 }
